@@ -20,11 +20,13 @@ _WIDTHS = ((16,), (32, 32), (64, 64), (128, 128))
 STAGE_CHANNELS = 64
 
 
-def two_streams(image):
+def two_streams(image, batch_norm=True):
     """The two backbone streams shared by FSA-Net and SSR-Net-MD.
 
     Stream x: ReLU blocks with average pooling; stream s: tanh blocks with max pooling. A block is
     SeparableConv2D 3x3 -> BatchNorm -> activation; blocks are numbered 1..7 as in the authors' files.
+    ``batch_norm=False`` leaves BatchNorm out: the inference form whose convolutions hold the folded
+    normalisation (see ``fsanet.inference.fold_batch_norm``).
     Returns ``{stream: [pool1, pool2, pool3, last]}``.
     """
     taps = {}
@@ -35,7 +37,8 @@ def two_streams(image):
                 block += 1
                 h = keras.layers.SeparableConv2D(width, 3, padding="same",
                                                  name=f"{stream}_block{block}_sepconv")(h)
-                h = keras.layers.BatchNormalization(name=f"{stream}_block{block}_bn")(h)
+                if batch_norm:
+                    h = keras.layers.BatchNormalization(name=f"{stream}_block{block}_bn")(h)
                 h = keras.layers.Activation(activation, name=f"{stream}_block{block}_{activation}")(h)
             if group < len(_WIDTHS) - 1:
                 h = pooling(2, name=f"{stream}_pool{group + 1}")(h)
@@ -75,11 +78,12 @@ class FSANet(keras.Model):
             3 * 8 * 8 stage-map pixels for "uniform".
         m_dim: inner dimension of the mapping M_k and combination C.
         stage_num, lambda_d: soft stagewise regression settings.
+        batch_norm: False builds the inference form with BatchNorm folded into the convolutions.
     """
 
     def __init__(self, scoring="conv", aggregation="capsule", num_capsule=3, dim_capsule=16,
                  routings=2, num_primcaps=21, m_dim=5, stage_num=(3, 3, 3), lambda_d=1.0,
-                 image_size=64, **kwargs):
+                 image_size=64, batch_norm=True, **kwargs):
         if scoring not in SCORINGS:
             raise ValueError(f"scoring must be one of {SCORINGS}, got {scoring!r}")
         if aggregation not in AGGREGATIONS:
@@ -88,7 +92,7 @@ class FSANet(keras.Model):
             raise ValueError("one capsule feeds each stage: len(stage_num) must equal num_capsule")
 
         image = keras.Input((image_size, image_size, 3), name="image")
-        taps = two_streams(image)
+        taps = two_streams(image, batch_norm)
         maps = []
         for stage, (x, s) in enumerate(stage_inputs(taps), start=1):
             u = stage_product(x, s, stage)
@@ -144,7 +148,7 @@ class FSANet(keras.Model):
         self._hyperparameters = _serialisable(dict(
             scoring=scoring, aggregation=aggregation, num_capsule=num_capsule,
             dim_capsule=dim_capsule, routings=routings, num_primcaps=num_primcaps, m_dim=m_dim,
-            stage_num=stage_num, lambda_d=lambda_d, image_size=image_size))
+            stage_num=stage_num, lambda_d=lambda_d, image_size=image_size, batch_norm=batch_norm))
 
     @property
     def variant_name(self):
@@ -166,9 +170,10 @@ class SSRNetMD(keras.Model):
     """SSR-Net-MD (``ssrnet_mt``), the paper's baseline: the same two streams, then per stage
     1x1 convs, 2x2 pooling, product, and dense SSR heads (SPEC §3)."""
 
-    def __init__(self, stage_num=(3, 3, 3), lambda_d=1.0, image_size=64, num_classes=3, **kwargs):
+    def __init__(self, stage_num=(3, 3, 3), lambda_d=1.0, image_size=64, num_classes=3,
+                 batch_norm=True, **kwargs):
         image = keras.Input((image_size, image_size, 3), name="image")
-        taps = two_streams(image)
+        taps = two_streams(image, batch_norm)
         deltas, shifts, probs = [], [], []
         for k, (x, s) in enumerate(stage_inputs(taps), start=1):
             feature = keras.layers.Flatten(name=f"stage{k}_flatten")(
@@ -186,7 +191,8 @@ class SSRNetMD(keras.Model):
         kwargs.setdefault("name", "ssrnet_mt")
         super().__init__(inputs=image, outputs=pose, **kwargs)
         self._hyperparameters = _serialisable(dict(stage_num=stage_num, lambda_d=lambda_d,
-                                                   image_size=image_size, num_classes=num_classes))
+                                                   image_size=image_size, num_classes=num_classes,
+                                                   batch_norm=batch_norm))
 
     variant_name = "ssrnet_mt"
 

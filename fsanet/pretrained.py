@@ -1,0 +1,138 @@
+"""The authors' 19 released checkpoints: registry, download with checksum, cache, local mirror.
+
+The registry is ``pretrained/registry.json`` (upstream commit, path and SHA-256 of every file).
+Where weights come from, first match wins:
+
+1. ``mirror=`` argument or the ``FSANET_WEIGHTS_MIRROR`` environment variable: a local folder laid
+   out like upstream ``pre-trained/`` (e.g. ``../shared/official``), used in place, or a URL base
+   (``https://``, ``file://``) downloaded into the cache;
+2. otherwise GitHub, at the pinned commit, into the cache (``FSANET_CACHE_DIR``, default
+   ``pretrained/cache/``).
+
+Every file is checked against its SHA-256 before use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+import urllib.request
+from pathlib import Path
+
+from tqdm import tqdm
+
+from fsanet.models import build_fusion, build_variant
+from fsanet.variants import FUSIONS, fusion_members, get_variant
+from fsanet.weights import load_authors_weights
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+REGISTRY_PATH = PROJECT_ROOT / "pretrained" / "registry.json"
+MIRROR_ENV = "FSANET_WEIGHTS_MIRROR"
+CACHE_ENV = "FSANET_CACHE_DIR"
+PROTOCOLS = ("300W_LP", "BIWI")
+
+
+@dataclasses.dataclass(frozen=True)
+class Checkpoint:
+    protocol: str
+    variant: str
+    path: str
+    sha256: str
+    bytes: int
+    url: str
+    defect: str | None = None
+
+
+def _load_registry():
+    with open(REGISTRY_PATH) as f:
+        registry = json.load(f)
+    return {(c["protocol"], c["variant"]): Checkpoint(
+        url=registry["url_template"].format(commit=registry["commit"], path=c["path"]), **c)
+        for c in registry["checkpoints"]}
+
+
+REGISTRY: dict = _load_registry()
+"""{(protocol, variant name): Checkpoint} for every released file."""
+
+
+def _protocol(protocol: str) -> str:
+    for known in PROTOCOLS:
+        if protocol.upper() == known.upper():
+            return known
+    raise ValueError(f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
+
+
+def find_checkpoint(variant: str, protocol: str = "300W_LP") -> Checkpoint:
+    """The registry entry of a variant (name or alias) for a protocol."""
+    protocol, name = _protocol(protocol), get_variant(variant).name
+    if (protocol, name) not in REGISTRY:
+        released = sorted(v for p, v in REGISTRY if p == protocol)
+        raise KeyError(f"the authors released no {protocol} checkpoint of {name}; "
+                       f"released for {protocol}: {', '.join(released)}")
+    return REGISTRY[(protocol, name)]
+
+
+def sha256_of(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _verified(path: Path, checkpoint: Checkpoint) -> Path:
+    actual = sha256_of(path)
+    if actual != checkpoint.sha256:
+        raise OSError(f"{path}: SHA-256 {actual} does not match the registry's {checkpoint.sha256} "
+                      f"for {checkpoint.protocol}/{checkpoint.variant}; the file is corrupt or "
+                      "not the released one")
+    return path
+
+
+def _download(url: str, target: Path, checkpoint: Checkpoint, progress: bool) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name + ".", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response, \
+                tqdm(total=checkpoint.bytes, unit="B", unit_scale=True, disable=not progress,
+                     desc=target.name) as bar:
+            for block in iter(lambda: response.read(1 << 16), b""):
+                out.write(block)
+                bar.update(len(block))
+        _verified(Path(tmp), checkpoint)
+        os.replace(tmp, target)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(f"downloading {url}: {e}") from None
+    return target
+
+
+def fetch(variant: str, protocol: str = "300W_LP", mirror=None, cache_dir=None,
+          progress: bool = True) -> Path:
+    """Local path of a verified checkpoint file, downloading it into the cache if needed."""
+    checkpoint = find_checkpoint(variant, protocol)
+    mirror = mirror if mirror is not None else os.environ.get(MIRROR_ENV)
+    if mirror and "://" not in str(mirror):
+        path = Path(mirror) / checkpoint.path
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: not in the weights mirror {mirror} "
+                                    f"(set by {MIRROR_ENV} or mirror=)")
+        return _verified(path, checkpoint)
+    cache = Path(cache_dir or os.environ.get(CACHE_ENV) or PROJECT_ROOT / "pretrained" / "cache")
+    target = cache / checkpoint.path
+    if target.is_file() and sha256_of(target) == checkpoint.sha256:
+        return target
+    url = f"{str(mirror).rstrip('/')}/{checkpoint.path}" if mirror else checkpoint.url
+    return _download(url, target, checkpoint, progress)
+
+
+def load_pretrained(name: str = "fusion", protocol: str = "300W_LP", **fetch_kwargs):
+    """A model (variant or fusion, by name or alias) with the authors' released weights."""
+    if name in FUSIONS:
+        members = [load_pretrained(v.name, protocol, **fetch_kwargs) for v in fusion_members(name)]
+        return build_fusion(members, name=name)
+    model = build_variant(name)
+    return load_authors_weights(model, fetch(name, protocol, **fetch_kwargs))
