@@ -1,0 +1,57 @@
+"""Shared fixtures. The one setting: FSANET_SHARED, the folder of reference material
+(default: ``../shared`` beside the project root). Tests fail, never skip, when it is missing."""
+
+import glob
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import scipy.io
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("FSANET_SHARED", ROOT.parent / "shared")).resolve()
+OFFICIAL = SHARED / "official"
+
+os.environ["FSANET_WEIGHTS_MIRROR"] = str(OFFICIAL)
+
+from fsanet.crop import landmark_crop  # noqa: E402
+from fsanet.pose import pose_from_pose_para  # noqa: E402
+from fsanet.pretrained import load_pretrained  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def shared():
+    if not (OFFICIAL / "SHA256SUMS").is_file():
+        pytest.fail(f"reference material not found at {SHARED}; set FSANET_SHARED")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def aflw_samples(shared):
+    """The 16 real AFLW2000 samples: authors' 64x64 crops (uint8 BGR) and [yaw, pitch, roll]."""
+    crops, poses = [], []
+    for image_path in sorted(glob.glob(str(shared / "data" / "aflw2000_samples" / "*.jpg"))):
+        mat = scipy.io.loadmat(image_path[:-4] + ".mat")
+        crops.append(landmark_crop(cv2.imread(image_path), mat["pt2d"]))
+        poses.append(pose_from_pose_para(mat["Pose_Para"]))
+    assert len(crops) == 16
+    return np.stack(crops), np.stack(poses)
+
+
+_MODELS = {}
+
+
+@pytest.fixture(scope="session")
+def pretrained(shared):
+    """pretrained(name, protocol) -> the authors' model, built once per session."""
+    def get(name, protocol="300W_LP"):
+        if (name, protocol) not in _MODELS:
+            _MODELS[(name, protocol)] = load_pretrained(name, protocol)
+        return _MODELS[(name, protocol)]
+    return get
+
+
+def frozen_graph_path(shared, variant_name):
+    return shared / "official" / "converted-models" / "tf" / f"{variant_name}.pb"
