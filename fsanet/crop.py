@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 
 LANDMARK_MARGIN = 0.6
+DETECTION_MARGIN = 0.6
 IMAGE_SIZE = 64
 
 
@@ -45,3 +46,16 @@ def landmark_crop(image, pt2d, size=IMAGE_SIZE, margin=LANDMARK_MARGIN):
     """The authors' training / test crop of a 300W-LP or AFLW2000 image."""
     height, width = image.shape[:2]
     return crop_and_resize(image, landmark_box(pt2d, width, height, margin), size)
+
+
+def detection_box(box, image_width, image_height, margin=DETECTION_MARGIN):
+    """The authors' demo crop around a detector box (x, y, w, h): (x_min, y_min, x_max, y_max),
+    end-exclusive, widened by ``margin`` times the box size on each side and clipped to the image."""
+    x, y, w, h = box
+    x_min = max(int(x - margin * w), 0)
+    y_min = max(int(y - margin * h), 0)
+    x_max = min(int(x + w + margin * w), image_width - 1) + 1
+    y_max = min(int(y + h + margin * h), image_height - 1) + 1
+    if x_max <= x_min or y_max <= y_min:
+        raise ValueError(f"empty crop box x {x_min}:{x_max}, y {y_min}:{y_max}")
+    return x_min, y_min, x_max, y_max

@@ -6,6 +6,7 @@ Everything in this project is ``[yaw, pitch, roll]`` in degrees, the authors' la
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 ANGLES = ("yaw", "pitch", "roll")
@@ -23,3 +24,28 @@ def mean_absolute_error(predictions, targets) -> np.ndarray:
     """Per-angle MAE (yaw, pitch, roll) followed by their mean, as the paper's tables report."""
     per_angle = np.mean(np.abs(np.asarray(predictions) - np.asarray(targets)), axis=0)
     return np.append(per_angle, per_angle.mean())
+
+
+def axis_endpoints(yaw, pitch, roll, center, size):
+    """End points of the x (red), y (green), z (blue) head axes in image coordinates.
+
+    The Hopenet convention the authors draw with (SPEC §8): pitch p, yaw y = -yaw, roll r in radians;
+    image y grows downwards, hence the signs.
+    """
+    p, y, r = np.radians(pitch), -np.radians(yaw), np.radians(roll)
+    cx, cy = center
+    x_axis = (cx + size * np.cos(y) * np.cos(r),
+              cy + size * (np.cos(p) * np.sin(r) + np.cos(r) * np.sin(p) * np.sin(y)))
+    y_axis = (cx - size * np.cos(y) * np.sin(r),
+              cy + size * (np.cos(p) * np.cos(r) - np.sin(p) * np.sin(y) * np.sin(r)))
+    z_axis = (cx + size * np.sin(y), cy - size * np.cos(y) * np.sin(p))
+    return x_axis, y_axis, z_axis
+
+
+def draw_axes(image, yaw, pitch, roll, center, size, thickness=3):
+    """Draw the head axes onto a BGR image in place (red x, green y, blue z)."""
+    origin = tuple(int(round(c)) for c in center)
+    for end, colour in zip(axis_endpoints(yaw, pitch, roll, center, size),
+                           ((0, 0, 255), (0, 255, 0), (255, 0, 0))):
+        cv2.line(image, origin, tuple(int(round(c)) for c in end), colour, thickness)
+    return image
