@@ -80,7 +80,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from fsanet.inference import PosePredictor, configure_cpu_threads
-    configure_cpu_threads()
+    try:
+        configure_cpu_threads()
+    except RuntimeError:
+        pass  # TensorFlow already runs in this process (called from Python): keep its thread pools
     from fsanet.detectors import MTCNNDetector
     from fsanet.pretrained import load_pretrained
 
