@@ -1,0 +1,69 @@
+"""The authors' augmentation and the seeded pipeline."""
+
+import numpy as np
+
+from fsanet.augment import (augment, epoch_order, random_crop, random_shift_on_canvas, random_zoom,
+                            training_dataset)
+
+
+def _image(seed=0):
+    return np.random.default_rng(seed).integers(1, 255, (64, 64, 3), dtype=np.uint8)
+
+
+def test_random_crop_keeps_size_and_changes_content():
+    image = _image()
+    out = random_crop(image, np.random.default_rng(1), dn=10)
+    assert out.shape == image.shape and out.dtype == np.uint8
+    assert not np.array_equal(out, image)
+
+
+def test_shift_on_canvas_fills_with_the_canvas_value():
+    image = _image()  # values 1..254: canvas pixels are recognisable
+    for fill in (0, 255):
+        out = random_shift_on_canvas(image, np.random.default_rng(2), dn=15, fill=fill)
+        canvas = (out == fill).all(axis=2)
+        # 15 pixels per axis are lost: at least 64*64 - 49*49 canvas pixels.
+        assert canvas.sum() >= 64 * 64 - 49 * 49
+        kept = out[~canvas]
+        assert kept.size and (kept != fill).any()
+
+
+def test_zoom_identity_and_range():
+    image = _image()
+    rng = np.random.default_rng(3)
+    out = random_zoom(image, rng, zoom_range=(1.0, 1.0))
+    assert np.abs(out.astype(int) - image).max() <= 1
+    assert random_zoom(image, rng).shape == image.shape
+
+
+def test_augment_branch_frequencies():
+    image = _image()
+    unchanged = sum(np.array_equal(augment(image, np.random.default_rng([5, i])), image)
+                    for i in range(2000))
+    # P(no crop) * P(no zoom) = 0.25 * 0.3 = 0.075
+    assert 0.05 < unchanged / 2000 < 0.10
+
+
+def test_pipeline_is_deterministic_per_seed_and_epoch():
+    images = np.stack([_image(i) for i in range(40)])
+    poses = np.arange(120, dtype=np.float32).reshape(40, 3)
+
+    def run(seed, epoch):
+        return [(x.numpy(), y.numpy()) for x, y in training_dataset(images, poses, 16, seed, epoch)]
+
+    first, again, other = run(7, 3), run(7, 3), run(7, 4)
+    assert [b[0].shape for b in first] == [(16, 64, 64, 3), (16, 64, 64, 3), (8, 64, 64, 3)]
+    for (x1, y1), (x2, y2) in zip(first, again):
+        np.testing.assert_array_equal(x1, x2)
+        np.testing.assert_array_equal(y1, y2)
+    assert not np.array_equal(first[0][1], other[0][1])
+    # Labels travel with their images: each label row identifies its sample.
+    labels = np.concatenate([y for _, y in first])
+    np.testing.assert_array_equal(labels[:, 0] / 3, epoch_order(40, 7, 3))
+
+
+def test_pipeline_without_augmentation_returns_the_images():
+    images = np.stack([_image(i) for i in range(5)])
+    poses = np.zeros((5, 3), np.float32)
+    (x, _), = list(training_dataset(images, poses, 8, 0, 0, augmentation=False, shuffle=False))
+    np.testing.assert_array_equal(x, images.astype(np.float32))
