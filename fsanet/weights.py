@@ -35,15 +35,18 @@ def read_weight_file(path) -> dict:
     if not h5py.is_hdf5(path):
         raise WeightFileError(f"{path}: not an HDF5 file (expected the authors' Keras .h5 weights)")
     tensors = {}
-    with h5py.File(path, "r") as f:
-        if "layer_names" not in f.attrs:
-            raise WeightFileError(f"{path}: HDF5 file without Keras 'layer_names'; "
-                                  "not a Keras weights file")
-        for group in (n.decode() if isinstance(n, bytes) else n for n in f.attrs["layer_names"]):
-            for name in f[group].attrs.get("weight_names", []):
-                name = name.decode() if isinstance(name, bytes) else name
-                layer, weight = name.replace(":0", "").rsplit("/", 1)
-                tensors[(group, layer, weight)] = np.asarray(f[group][name])
+    try:
+        with h5py.File(path, "r") as f:
+            if "layer_names" not in f.attrs:
+                raise WeightFileError(f"{path}: HDF5 file without Keras 'layer_names'; "
+                                      "not a Keras weights file")
+            for group in (n.decode() if isinstance(n, bytes) else n for n in f.attrs["layer_names"]):
+                for name in f[group].attrs.get("weight_names", []):
+                    name = name.decode() if isinstance(name, bytes) else name
+                    layer, weight = name.replace(":0", "").rsplit("/", 1)
+                    tensors[(group, layer, weight)] = np.asarray(f[group][name])
+    except (OSError, KeyError) as e:
+        raise WeightFileError(f"{path}: unreadable or truncated HDF5 file ({e})") from None
     if not tensors:
         raise WeightFileError(f"{path}: the file holds no weights")
     return tensors
@@ -99,7 +102,7 @@ def _fsanet_targets(tensors):
             mapping[(group, layer, weight)] = f"{names.get(layer, layer)}/{weight}"
     s_dense = _by_index(tensors, "ssr_S_model", "dense")
     s_names = dict(zip(s_dense, ("fine_grained_mapping", "fine_grained_combination")))
-    f_group = next(g for g, _, _ in tensors if g.startswith("ssr_F"))
+    f_group = next((g for g, _, _ in tensors if g.startswith("ssr_F")), None)
     probs = {layer: f"stage{k}_head" for k, layer in enumerate(_by_index(tensors, f_group, "dense"), 1)}
     for (group, layer, weight) in tensors:
         key = (group, layer, weight)

@@ -96,3 +96,10 @@ def test_file_with_wrong_shape_is_refused(tmp_path):
         f["ssr_S_model/dense_2/bias:0"] = np.zeros(34, "float32")
     with pytest.raises(fsanet.WeightFileError, match=r"dense_2/bias has shape \(34,\)"):
         fsanet.load_authors_weights(fsanet.build_model("capsule"), path)
+
+
+def test_truncated_file_is_refused(tmp_path):
+    path = tmp_path / "truncated.h5"
+    path.write_bytes(fetch("capsule", "300W_LP").read_bytes()[:300_000])
+    with pytest.raises(fsanet.WeightFileError, match="truncated.h5: unreadable or truncated HDF5"):
+        fsanet.load_authors_weights(fsanet.build_model("capsule"), path)
