@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import cv2
@@ -38,16 +37,14 @@ def _read_image(path):
     return image
 
 
-def write_image_atomically(path: Path, image):
-    """Encode first, then rename into place: a crash never leaves a half-written file."""
+def write_image(path: Path, image):
+    """Encode first, then write atomically: a crash never leaves a half-written file."""
+    from fsanet.io import atomic_write
     ok, data = cv2.imencode(path.suffix or ".jpg", image)
     if not ok:
         raise ValueError(f"{path}: cannot encode an image with this extension")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".part")
-    with os.fdopen(fd, "wb") as f:
+    with atomic_write(path) as f:
         f.write(data.tobytes())
-    os.replace(tmp, path)
 
 
 def annotate(image, detector, predictor):
@@ -110,7 +107,7 @@ def main(argv=None) -> int:
             print(f"{name}: face {i} box {face.box}: yaw {yaw:+.1f}, pitch {pitch:+.1f}, "
                   f"roll {roll:+.1f} degrees")
         out = args.output_dir / f"{Path(name).stem if source else 'astronaut'}_pose.jpg"
-        write_image_atomically(out, image)
+        write_image(out, image)
         print(f"{name}: annotated image written to {out}")
     return status
 

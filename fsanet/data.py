@@ -7,7 +7,6 @@ npz keys: ``image`` (N, 64, 64, 3) uint8 BGR, ``pose`` (N, 3) degrees [yaw, pitc
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 import scipy.io
 
 from fsanet.crop import IMAGE_SIZE, landmark_crop
+from fsanet.io import atomic_write
 from fsanet.pose import VALUE_RANGE, pose_from_pose_para
 
 
@@ -71,18 +71,10 @@ def filter_angle_range(images, poses, limit=VALUE_RANGE):
 
 def write_pose_npz(path, images, poses, image_size=IMAGE_SIZE):
     """Write an npz in the authors' format atomically (temporary file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, image=np.asarray(images, np.uint8).reshape(-1, image_size, image_size, 3),
-                                pose=np.asarray(poses, np.float32).reshape(-1, 3),
-                                img_size=np.int64(image_size))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as f:
+        np.savez_compressed(f, image=np.asarray(images, np.uint8).reshape(-1, image_size, image_size, 3),
+                            pose=np.asarray(poses, np.float32).reshape(-1, 3),
+                            img_size=np.int64(image_size))
     return path
 
 

@@ -18,12 +18,12 @@ import dataclasses
 import hashlib
 import json
 import os
-import tempfile
 import urllib.request
 from pathlib import Path
 
 from tqdm import tqdm
 
+from fsanet.io import atomic_write
 from fsanet.models import build_fusion, build_variant
 from fsanet.variants import FUSIONS, fusion_members, get_variant
 from fsanet.weights import load_authors_weights
@@ -93,19 +93,20 @@ def _verified(path: Path, checkpoint: Checkpoint) -> Path:
 
 
 def _download(url: str, target: Path, checkpoint: Checkpoint, progress: bool) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name + ".", suffix=".part")
+    """Stream into the cache, hashing on the way; a file with the wrong SHA-256 never lands."""
+    digest = hashlib.sha256()
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response, \
+        with atomic_write(target) as out, urllib.request.urlopen(url, timeout=60) as response, \
                 tqdm(total=checkpoint.bytes, unit="B", unit_scale=True, disable=not progress,
                      desc=target.name) as bar:
             for block in iter(lambda: response.read(1 << 16), b""):
                 out.write(block)
+                digest.update(block)
                 bar.update(len(block))
-        _verified(Path(tmp), checkpoint)
-        os.replace(tmp, target)
+            if digest.hexdigest() != checkpoint.sha256:
+                raise OSError(f"SHA-256 {digest.hexdigest()} does not match the registry's "
+                              f"{checkpoint.sha256} for {checkpoint.protocol}/{checkpoint.variant}")
     except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
         raise OSError(f"downloading {url}: {e}") from None
     return target
 
