@@ -2,6 +2,9 @@
 
     python data_prep/prepare_type1.py --input 300W_LP/AFW --output data/AFW.npz
     python data_prep/prepare_type1.py --input AFLW2000 --output data/AFLW2000.npz
+    python data_prep/prepare_type1.py --300w-lp 300W_LP --output-dir data   # the 8 splits at once
+
+Whole-dataset runs skip splits whose npz already exists, so an interrupted run resumes.
 
 Crops follow SPEC §5 exactly; all samples are kept (the ±99° filter is applied when loading).
 Bad samples are skipped and reported by name (``--strict``: stop at the first one).
@@ -20,8 +23,8 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fsanet.crop import IMAGE_SIZE  # noqa: E402
-from fsanet.data import (DatasetError, SampleError, pair_type1_files,  # noqa: E402
-                         prepare_type1_sample, write_pose_npz)
+from fsanet.data import (SPLITS_300W_LP, DatasetError, SampleError,  # noqa: E402
+                         pair_type1_files, prepare_type1_sample, write_pose_npz)
 
 
 def _prepare(task):
@@ -59,22 +62,56 @@ def prepare(input_dir, output, workers=None, strict=False, image_size=IMAGE_SIZE
     return {"kept": len(crops), "failed": failures, "output": str(output)}
 
 
+def prepare_300w_lp(root, output_dir, workers=None, strict=False, image_size=IMAGE_SIZE,
+                    progress=True):
+    """Prepare the 8 splits of 300W-LP into ``<output_dir>/<split>.npz``; existing files are kept."""
+    root, output_dir = Path(root), Path(output_dir)
+    missing = [s for s in SPLITS_300W_LP if not (root / s).is_dir()]
+    if missing:
+        raise DatasetError(f"{root}: not a 300W-LP folder, missing {missing}")
+    summaries = {}
+    for split in SPLITS_300W_LP:
+        output = output_dir / f"{split}.npz"
+        if output.exists():
+            summaries[split] = {"kept": None, "failed": [], "output": str(output), "existing": True}
+            continue
+        summaries[split] = prepare(root / split, output, workers, strict, image_size, progress)
+    return summaries
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--input", required=True, type=Path, help="folder of .jpg + .mat samples")
-    parser.add_argument("--output", required=True, type=Path, help="npz file to write")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input", type=Path, help="folder of .jpg + .mat samples")
+    source.add_argument("--300w-lp", dest="root_300w_lp", type=Path,
+                        help="300W-LP root holding the 8 split folders")
+    parser.add_argument("--output", type=Path, help="npz file to write (with --input)")
+    parser.add_argument("--output-dir", type=Path, help="folder for <split>.npz (with --300w-lp)")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     parser.add_argument("--strict", action="store_true", help="fail on the first bad sample")
     parser.add_argument("--image-size", type=int, default=IMAGE_SIZE)
     args = parser.parse_args(argv)
+    if args.input and not args.output:
+        parser.error("--input needs --output")
+    if args.root_300w_lp and not args.output_dir:
+        parser.error("--300w-lp needs --output-dir")
     try:
-        summary = prepare(args.input, args.output, args.workers, args.strict, args.image_size)
+        if args.input:
+            summaries = {args.input.name: prepare(args.input, args.output, args.workers, args.strict,
+                                                  args.image_size)}
+        else:
+            summaries = prepare_300w_lp(args.root_300w_lp, args.output_dir, args.workers,
+                                        args.strict, args.image_size)
     except DatasetError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print(f"{summary['output']}: kept {summary['kept']}, failed {len(summary['failed'])}")
-    for name, why in summary["failed"]:
-        print(f"  skipped {name}: {why}")
+    for summary in summaries.values():
+        if summary.get("existing"):
+            print(f"{summary['output']}: already there, kept as is")
+            continue
+        print(f"{summary['output']}: kept {summary['kept']}, failed {len(summary['failed'])}")
+        for name, why in summary["failed"]:
+            print(f"  skipped {name}: {why}")
     return 0
 
 

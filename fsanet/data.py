@@ -19,6 +19,10 @@ from fsanet.io import atomic_write
 from fsanet.pose import VALUE_RANGE, pose_from_pose_para
 
 
+SPLITS_300W_LP = ("AFW", "AFW_Flip", "HELEN", "HELEN_Flip", "IBUG", "IBUG_Flip", "LFPW", "LFPW_Flip")
+"""The 8 folders of 300W-LP; each becomes ``<split>.npz``, the training set of protocol 1."""
+
+
 class DatasetError(ValueError):
     """A dataset file that cannot be used; the message names the file and the problem."""
 

@@ -20,6 +20,29 @@ def pose_from_pose_para(pose_para) -> np.ndarray:
     return np.array([yaw, pitch, roll])
 
 
+def pose_from_biwi_rotation(matrix) -> np.ndarray:
+    """[yaw, pitch, roll] degrees from a BIWI ``frame_XXXXX_pose.txt`` rotation (SPEC §5).
+
+    The file's 3x3 matrix is read transposed, then decomposed as Rz(-roll) Ry(-yaw) Rx(pitch).
+    """
+    r = np.asarray(matrix, dtype=np.float64).reshape(3, 3).T
+    roll = -np.arctan2(r[1, 0], r[0, 0])
+    yaw = -np.arctan2(-r[2, 0], np.hypot(r[2, 1], r[2, 2]))
+    pitch = np.arctan2(r[2, 1], r[2, 2])
+    return np.degrees([yaw, pitch, roll])
+
+
+def rotation_from_pose(yaw, pitch, roll) -> np.ndarray:
+    """The head's rotation in camera coordinates (x right, y down, z towards the camera) whose
+    projected axes are exactly those ``axis_endpoints`` draws: columns are the head's x, y, z axes."""
+    p, y, r = np.radians(pitch), -np.radians(yaw), np.radians(roll)
+    cp, sp, cy, sy, cr, sr = np.cos(p), np.sin(p), np.cos(y), np.sin(y), np.cos(r), np.sin(r)
+    rx = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])
+    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+    rz = np.array([[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]])
+    return rx @ ry @ rz
+
+
 def mean_absolute_error(predictions, targets) -> np.ndarray:
     """Per-angle MAE (yaw, pitch, roll) followed by their mean, as the paper's tables report."""
     per_angle = np.mean(np.abs(np.asarray(predictions) - np.asarray(targets)), axis=0)

@@ -8,8 +8,8 @@ import pytest
 import scipy.io
 
 from fsanet.crop import landmark_box
-from fsanet.data import (DatasetError, filter_angle_range, load_pose_npz, pair_type1_files,
-                         write_pose_npz)
+from fsanet.data import (SPLITS_300W_LP, DatasetError, filter_angle_range, load_pose_npz,
+                         pair_type1_files, write_pose_npz)
 
 from data_prep.prepare_type1 import main as prepare_main, prepare
 
@@ -132,3 +132,26 @@ def test_angle_filter_counts():
     images = np.arange(4)
     kept_images, kept_poses, dropped = filter_angle_range(images, poses)
     assert dropped == 2 and kept_images.tolist() == [0, 1]
+
+
+def test_all_300w_lp_splits_in_one_call_and_resume(shared, tmp_path, capsys):
+    root = tmp_path / "300W_LP"
+    for i, split in enumerate(SPLITS_300W_LP):
+        (root / split).mkdir(parents=True)
+        for suffix in (".jpg", ".mat"):
+            shutil.copy(shared / "data" / "300w_lp_sample" / f"IBUG_image_008_1_0{suffix}",
+                        root / split / f"{split}_image_{i}{suffix}")
+    assert prepare_main(["--300w-lp", str(root), "--output-dir", str(tmp_path / "npz"),
+                         "--workers", "1"]) == 0
+    assert capsys.readouterr().out.count("kept 1, failed 0") == 8
+    written = sorted(p.name for p in (tmp_path / "npz").iterdir())
+    assert written == sorted(f"{s}.npz" for s in SPLITS_300W_LP)
+    images = [load_pose_npz(tmp_path / "npz" / name)[0] for name in written]
+    assert all(np.array_equal(images[0], other) for other in images)
+    (tmp_path / "npz" / "IBUG.npz").unlink()  # as if interrupted before IBUG
+    assert prepare_main(["--300w-lp", str(root), "--output-dir", str(tmp_path / "npz")]) == 0
+    out = capsys.readouterr().out
+    assert out.count("already there") == 7 and "IBUG.npz: kept 1" in out
+    shutil.rmtree(root / "LFPW_Flip")
+    assert prepare_main(["--300w-lp", str(root), "--output-dir", str(tmp_path / "npz")]) == 1
+    assert "missing ['LFPW_Flip']" in capsys.readouterr().err
