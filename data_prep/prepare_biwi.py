@@ -20,6 +20,7 @@ from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -27,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from fsanet.biwi import (PROTOCOLS, TRAIN_VIDEOS, list_videos, prepare_video,  # noqa: E402
                          read_split, split_videos, write_split)
 from fsanet.crop import IMAGE_SIZE  # noqa: E402
-from fsanet.data import DatasetError, write_pose_npz  # noqa: E402
+from fsanet.data import DatasetError, load_pose_npz, write_pose_npz  # noqa: E402
+from fsanet.pose import VALUE_RANGE  # noqa: E402
 
 
 def mtcnn_all_faces():
@@ -146,7 +148,12 @@ def main(argv=None) -> int:
         for name, why in v["failed"]:
             print(f"  skipped {v['video']}/{name}: {why}")
     for name, path in summary["outputs"].items():
-        print(f"wrote {path}")
+        if path.endswith(".npz"):
+            _, poses = load_pose_npz(path)
+            outside = int((np.abs(poses) > VALUE_RANGE).any(axis=1).sum())
+            print(f"wrote {path}: {len(poses)} frames, {outside} outside ±99° (filtered when loading)")
+        else:
+            print(f"wrote {path}")
     return 0
 
 

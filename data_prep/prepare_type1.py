@@ -18,11 +18,13 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fsanet.crop import IMAGE_SIZE  # noqa: E402
+from fsanet.pose import VALUE_RANGE  # noqa: E402
 from fsanet.data import (SPLITS_300W_LP, DatasetError, SampleError,  # noqa: E402
                          pair_type1_files, prepare_type1_sample, write_pose_npz)
 
@@ -59,7 +61,8 @@ def prepare(input_dir, output, workers=None, strict=False, image_size=IMAGE_SIZE
     if not crops:
         raise DatasetError(f"{input_dir}: no usable sample ({len(failures)} failed)")
     write_pose_npz(output, crops, poses, image_size)
-    return {"kept": len(crops), "failed": failures, "output": str(output)}
+    outside = len(poses) - int((np.abs(np.array(poses)) <= VALUE_RANGE).all(axis=1).sum())
+    return {"kept": len(crops), "outside_range": outside, "failed": failures, "output": str(output)}
 
 
 def prepare_300w_lp(root, output_dir, workers=None, strict=False, image_size=IMAGE_SIZE,
@@ -109,7 +112,8 @@ def main(argv=None) -> int:
         if summary.get("existing"):
             print(f"{summary['output']}: already there, kept as is")
             continue
-        print(f"{summary['output']}: kept {summary['kept']}, failed {len(summary['failed'])}")
+        print(f"{summary['output']}: kept {summary['kept']}, failed {len(summary['failed'])}; "
+              f"{summary['outside_range']} kept samples lie outside ±99° (filtered when loading)")
         for name, why in summary["failed"]:
             print(f"  skipped {name}: {why}")
     return 0

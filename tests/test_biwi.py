@@ -216,7 +216,8 @@ def test_real_mtcnn_on_a_pasted_face(shared, tmp_path, capsys):
             write_frame(root / video, n, image, (10.0 * n, -5.0, 3.0))
     assert prepare_main(["--input", str(root), "--output-dir", str(tmp_path / "out"),
                          "--protocol", "1", "--workers", "2"]) == 0
-    assert "kept 4 frames of 2 videos" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "kept 4 frames of 2 videos" in out and "4 frames, 0 outside ±99°" in out
     images, poses = load_pose_npz(tmp_path / "out" / "BIWI_noTrack.npz")
     assert images.shape == (4, 64, 64, 3)
     np.testing.assert_allclose(poses, [(0, -5, 3), (10, -5, 3)] * 2, atol=1e-4)

@@ -141,9 +141,15 @@ def test_all_300w_lp_splits_in_one_call_and_resume(shared, tmp_path, capsys):
         for suffix in (".jpg", ".mat"):
             shutil.copy(shared / "data" / "300w_lp_sample" / f"IBUG_image_008_1_0{suffix}",
                         root / split / f"{split}_image_{i}{suffix}")
+    mat = _loadmat(root / "AFW" / "AFW_image_0.mat")
+    mat["Pose_Para"][0, 1] = 1.8                                        # yaw 103 degrees
+    scipy.io.savemat(root / "AFW" / "AFW_image_0.mat", mat)
     assert prepare_main(["--300w-lp", str(root), "--output-dir", str(tmp_path / "npz"),
                          "--workers", "1"]) == 0
-    assert capsys.readouterr().out.count("kept 1, failed 0") == 8
+    out = capsys.readouterr().out
+    assert out.count("kept 1, failed 0") == 8
+    assert "AFW.npz: kept 1, failed 0; 1 kept samples lie outside ±99°" in out
+    assert out.count("0 kept samples lie outside ±99°") == 7
     written = sorted(p.name for p in (tmp_path / "npz").iterdir())
     assert written == sorted(f"{s}.npz" for s in SPLITS_300W_LP)
     images = [load_pose_npz(tmp_path / "npz" / name)[0] for name in written]
