@@ -74,28 +74,46 @@ def epoch_order(num_samples, seed, epoch):
     return np.random.default_rng([seed, epoch]).permutation(num_samples)
 
 
-def training_dataset(images, poses, batch_size, seed, epoch, augmentation=True, shuffle=True):
-    """A tf.data pipeline of one epoch: (float32 images (B, S, S, 3) 0..255, float32 poses (B, 3)).
+def steps_per_epoch(num_samples, batch_size):
+    """Batches in one pass over the data (the last one may be smaller)."""
+    return -(-num_samples // batch_size)
 
-    Deterministic for a given (seed, epoch); batches are assembled in parallel workers.
+
+def training_dataset(images, poses, batch_size, seed, epoch, augmentation=True, shuffle=True,
+                     epochs=None):
+    """A tf.data pipeline of (float32 images (B, S, S, 3) 0..255, float32 poses (B, 3)).
+
+    Yields epoch ``epoch`` and the following ones up to ``epochs`` (exclusive; default: just that
+    one), each a full pass of ``steps_per_epoch`` batches, so ``model.fit(initial_epoch=epoch)``
+    resumes mid-run on exactly the batches an uninterrupted run would see. Batches are assembled
+    in parallel workers; the result depends only on (seed, epoch).
     """
-    order = epoch_order(len(images), seed, epoch) if shuffle else np.arange(len(images))
+    epochs = epoch + 1 if epochs is None else epochs
+    num_samples = len(images)
 
-    def make_batch(indices):
+    def order(e):
+        return (epoch_order(num_samples, seed, int(e)) if shuffle else np.arange(num_samples)).astype(np.int64)
+
+    def make_batch(e, indices):
         batch = np.empty((len(indices),) + images.shape[1:], np.float32)
         for j, i in enumerate(indices):
             image = images[i]
             if augmentation:
-                image = augment(image, np.random.default_rng([seed, epoch, int(i)]))
+                image = augment(image, np.random.default_rng([seed, int(e), int(i)]))
             batch[j] = image
         return batch, poses[indices].astype(np.float32)
 
-    def load(indices):
-        batch, labels = tf.numpy_function(make_batch, [indices], (tf.float32, tf.float32))
+    def one_epoch(e):
+        indices = tf.numpy_function(order, [e], tf.int64)
+        indices.set_shape((num_samples,))
+        return tf.data.Dataset.from_tensor_slices(indices).batch(batch_size).map(lambda i: (e, i))
+
+    def load(e, indices):
+        batch, labels = tf.numpy_function(make_batch, [e, indices], (tf.float32, tf.float32))
         batch.set_shape((None,) + images.shape[1:])
         labels.set_shape((None, 3))
         return batch, labels
 
-    return (tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+    return (tf.data.Dataset.range(epoch, epochs).flat_map(one_epoch)
             .map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
             .prefetch(tf.data.AUTOTUNE))

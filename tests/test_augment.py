@@ -3,7 +3,7 @@
 import numpy as np
 
 from fsanet.augment import (augment, epoch_order, random_crop, random_shift_on_canvas, random_zoom,
-                            training_dataset)
+                            steps_per_epoch, training_dataset)
 
 
 def _image(seed=0):
@@ -67,3 +67,13 @@ def test_pipeline_without_augmentation_returns_the_images():
     poses = np.zeros((5, 3), np.float32)
     (x, _), = list(training_dataset(images, poses, 8, 0, 0, augmentation=False, shuffle=False))
     np.testing.assert_array_equal(x, images.astype(np.float32))
+
+
+def test_stream_of_epochs_equals_the_epochs_one_by_one():
+    images = np.stack([_image(i) for i in range(20)])
+    poses = np.arange(60, dtype=np.float32).reshape(20, 3)
+    stream = [x.numpy() for x, _ in training_dataset(images, poses, 8, 3, 2, epochs=5)]
+    single = [x.numpy() for e in (2, 3, 4) for x, _ in training_dataset(images, poses, 8, 3, e)]
+    assert len(stream) == len(single) == 3 * steps_per_epoch(20, 8) == 9
+    for a, b in zip(stream, single):
+        np.testing.assert_array_equal(a, b)

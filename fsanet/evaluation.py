@@ -1,0 +1,136 @@
+"""Evaluation as the paper reports it: per-angle MAE and their mean, per model and test set, plus
+MAE by yaw bin; models named by registry name, ``.keras`` / ``.h5`` path, or a fusion of files.
+
+Inputs are fed as the authors' test script feeds them: the 64x64 crops as stored, no normalisation.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from fsanet.config import ConfigError
+from fsanet.data import load_pose_npz, filter_angle_range, DatasetError
+from fsanet.inference import PosePredictor
+from fsanet.pose import ANGLES, mean_absolute_error
+from fsanet.variants import ALIASES, FUSIONS, VARIANTS
+
+YAW_BINS = ((0, 30), (30, 60), (60, 99))
+"""|yaw| bins (degrees, upper bound inclusive for the last) for the MAE-by-yaw breakdown."""
+
+
+class ModelSpecError(ValueError):
+    """A model argument that names nothing loadable; the message says what was expected."""
+
+
+def load_keras_model(path):
+    """One of our ``.keras`` files, loaded with ``safe_mode``; a clear error for anything else."""
+    if not os.path.isfile(path):
+        raise ModelSpecError(f"{path}: model file not found")
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except Exception as e:  # Keras raises many types for unreadable files
+        raise ModelSpecError(f"{path}: not a readable .keras model ({type(e).__name__}: {e})") from None
+
+
+def resolve_model(spec: str, protocol: str):
+    """A Keras model from a registry name (variant or fusion), a ``.keras`` or authors' ``.h5`` file,
+    or ``fusion:a.keras,b.keras,...`` (the average of several files)."""
+    from fsanet.models import build_fusion, build_variant
+    from fsanet.pretrained import load_pretrained
+    from fsanet.weights import identify_variant, load_authors_weights, read_weight_file
+    if spec.startswith("fusion:"):
+        members = [resolve_model(p, protocol) for p in spec[len("fusion:"):].split(",") if p]
+        if len(members) < 2:
+            raise ModelSpecError(f"{spec}: a fusion needs at least two comma-separated model files")
+        return build_fusion(members, name="fusion_of_files")
+    if spec.endswith(".keras"):
+        return load_keras_model(spec)
+    if spec.endswith(".h5"):
+        variant = identify_variant(read_weight_file(spec), spec)
+        return load_authors_weights(build_variant(variant), spec)
+    if spec in ALIASES or spec in VARIANTS or spec in FUSIONS:
+        return load_pretrained(spec, protocol)
+    raise ModelSpecError(f"{spec!r} is neither a released model ({', '.join(sorted(ALIASES))}, "
+                         f"{', '.join(sorted(FUSIONS))}) nor a .keras / .h5 file")
+
+
+def size_mb(model) -> float:
+    """Weights as float32, in MB (10^6 bytes): the size column of the paper's tables."""
+    return model.count_params() * 4 / 1e6
+
+
+def load_test_set(path, angle_filter=True):
+    images, poses = load_pose_npz(path)
+    if angle_filter:
+        images, poses, _ = filter_angle_range(images, poses)
+    if not len(images):
+        raise DatasetError(f"{path}: no sample left after the ±99° filter")
+    return images, poses
+
+
+def score(predictions, poses) -> dict:
+    """Per-angle MAE, their mean, and MAE (mean of the three angles) by |yaw| bin."""
+    errors = mean_absolute_error(predictions, poses)
+    result = dict(zip(ANGLES + ("mae",), map(float, errors)))
+    yaw = np.abs(poses[:, 0])
+    bins = {}
+    for lo, hi in YAW_BINS:
+        inside = (yaw >= lo) & ((yaw < hi) if hi != YAW_BINS[-1][1] else (yaw <= hi))
+        bins[f"{lo}-{hi}"] = {"count": int(inside.sum()),
+                              "mae": float(np.abs(predictions[inside] - poses[inside]).mean())
+                              if inside.any() else None}
+    result["yaw_bins"] = bins
+    return result
+
+
+def evaluate(models: dict, test_sets: dict, batch_size=256) -> dict:
+    """{model label: {"size_mb", test set name: score + "predictions"}} for every pair."""
+    results = {}
+    for label, model in models.items():
+        predictor = PosePredictor(model)
+        results[label] = {"size_mb": size_mb(model)}
+        for name, (images, poses) in test_sets.items():
+            predictions = np.concatenate([predictor.predict_prepared(images[i:i + batch_size].astype(np.float32))
+                                          for i in range(0, len(images), batch_size)])
+            results[label][name] = dict(score(predictions, poses), predictions=predictions.tolist())
+    return results
+
+
+def format_table(results: dict, test_sets, published=None) -> str:
+    """The paper's layout: one block per test set; method, size (MB), yaw, pitch, roll, MAE."""
+    published = published or {}
+    lines = []
+    for name in test_sets:
+        paper = published.get(name, {})
+        lines.append(f"\n{name}")
+        header = f"{'method':<28}{'size (MB)':>10}{'yaw':>8}{'pitch':>8}{'roll':>8}{'MAE':>8}"
+        lines.append(header + ("   paper MAE" if paper else ""))
+        lines.append("-" * (len(header) + (12 if paper else 0)))
+        for label, result in results.items():
+            r = result[name]
+            row = (f"{label:<28}{result['size_mb']:>10.2f}{r['yaw']:>8.2f}{r['pitch']:>8.2f}"
+                   f"{r['roll']:>8.2f}{r['mae']:>8.2f}")
+            if label in paper:
+                row += f"{paper[label][-1]:>12.2f}"
+            lines.append(row)
+    return "\n".join(lines)
+
+
+def load_preset(path) -> dict:
+    """An evaluation preset (``configs/protocol*/evaluate.toml``): models, test sets, paper figures."""
+    path = Path(path)
+    try:
+        preset = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: preset file not found") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML ({e})") from None
+    missing = {"protocol", "models", "test"} - set(preset)
+    if missing:
+        raise ConfigError(f"{path}: missing key(s) {sorted(missing)}")
+    return preset

@@ -1,0 +1,202 @@
+"""train.py and test.py end to end: learning is real, fine-tuning is real, resume is exact, the
+evaluation agrees with the authors' frozen graphs, and bad input gives named errors."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import fsanet
+from fsanet.config import load_config
+from fsanet.data import write_pose_npz
+from fsanet.evaluation import load_keras_model
+from fsanet.frozen_graph import FrozenGraph
+from fsanet.inference import PosePredictor
+from fsanet.synthetic import synthetic_dataset
+from fsanet.training import learning_rate
+
+from conftest import ROOT, frozen_graph_path
+
+import test as test_script
+import train as train_script
+
+SYNTHETIC_CONFIG = ROOT / "configs" / "synthetic" / "capsule.toml"
+
+
+def _mae(model_or_path, images, poses):
+    model = load_keras_model(str(model_or_path)) if isinstance(model_or_path, Path) else model_or_path
+    return float(np.abs(PosePredictor(model)(list(images)) - poses).mean())
+
+
+def test_learning_on_synthetic_heads_beats_the_mean_baseline(tmp_path, capsys):
+    """Measured: held-out MAE 8.0 degrees after 6 epochs (about a minute) against 27.4 for
+    predicting the training mean."""
+    train_images, train_poses = synthetic_dataset(2000, seed=0)
+    val_images, val_poses = synthetic_dataset(300, seed=1)
+    write_pose_npz(tmp_path / "synthetic_train.npz", train_images, train_poses)
+    write_pose_npz(tmp_path / "synthetic_validation.npz", val_images, val_poses)
+    assert train_script.main([str(SYNTHETIC_CONFIG), "--data-dir", str(tmp_path),
+                              "--output-dir", str(tmp_path / "runs"), "--quiet"]) == 0
+    baseline = float(np.abs(val_poses - train_poses.mean(axis=0)).mean())
+    held_out = _mae(tmp_path / "runs" / "capsule" / "final.keras", val_images, val_poses)
+    print(f"held-out MAE {held_out:.2f} vs mean baseline {baseline:.2f}")
+    assert baseline > 20 and held_out < 0.5 * baseline
+    history = (tmp_path / "runs" / "capsule" / "history.csv").read_text().splitlines()
+    assert history[0].startswith("epoch,") and len(history) == 7
+    state = json.loads((tmp_path / "runs" / "capsule" / "state.json").read_text())
+    assert state["finished"] and state["epochs_done"] == 6
+    assert [round(r["learning_rate"], 8) for r in state["history"]] == [1e-3] * 4 + [1e-4] * 2
+
+
+def test_fine_tuning_from_the_authors_checkpoint(tmp_path, aflw_samples, capsys):
+    crops, poses = aflw_samples
+    write_pose_npz(tmp_path / "aflw16.npz", crops, poses)
+    config = ROOT / "configs" / "protocol1" / "capsule.toml"
+    assert train_script.main([str(config), "--init", "authors", "--data-dir", str(tmp_path),
+                              "--train", "aflw16.npz", "--validation", "aflw16.npz", "--epochs", "4",
+                              "--learning-rate", "1e-4", "--no-augmentation",
+                              "--output-dir", str(tmp_path / "runs"), "--quiet"]) == 0
+    before = _mae(fsanet.load_pretrained("capsule"), crops, poses)
+    tuned = tmp_path / "runs" / "capsule" / "final.keras"
+    after = _mae(tuned, crops, poses)
+    print(f"training MAE on the 16 crops: {before:.3f} -> {after:.3f}")
+    assert after < before - 0.1
+    reloaded = keras.saving.load_model(tuned, safe_mode=True)
+    assert reloaded.variant_name == fsanet.get_variant("capsule").name
+    # and our .keras file is itself a valid starting point for further fine-tuning
+    assert train_script.main([str(config), "--init", str(tuned), "--data-dir", str(tmp_path),
+                              "--train", "aflw16.npz", "--validation", "aflw16.npz", "--epochs", "1",
+                              "--output-dir", str(tmp_path / "again"), "--quiet"]) == 0
+
+
+_TRAIN_ARGS = ["--train", "train.npz", "--validation", "val.npz", "--epochs", "3", "--quiet"]
+
+
+def _run_train(tmp_path, output, *extra):
+    return subprocess.Popen([sys.executable, str(ROOT / "train.py"), str(SYNTHETIC_CONFIG),
+                             "--data-dir", str(tmp_path), "--output-dir", str(tmp_path / output),
+                             *_TRAIN_ARGS, *extra], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+
+
+def test_resume_after_sigkill_is_exact(tmp_path):
+    images, poses = synthetic_dataset(640, seed=4)
+    write_pose_npz(tmp_path / "train.npz", images[:576], poses[:576])
+    write_pose_npz(tmp_path / "val.npz", images[576:], poses[576:])
+    whole = _run_train(tmp_path, "whole")
+    killed = _run_train(tmp_path, "killed")
+    state = tmp_path / "killed" / "capsule" / "state.json"
+    deadline = time.time() + 300
+    while not (state.exists() and json.loads(state.read_text())["epochs_done"] == 1):
+        assert killed.poll() is None and time.time() < deadline, killed.stdout.read().decode()[-2000:]
+        time.sleep(0.05)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert json.loads(state.read_text())["epochs_done"] == 1  # it died during epoch 2
+    assert not (tmp_path / "killed" / "capsule" / "final.keras").exists()
+    resumed = _run_train(tmp_path, "killed", "--resume")
+    for process in (whole, resumed):
+        out, _ = process.communicate(timeout=600)
+        assert process.returncode == 0, out.decode()[-2000:]
+    a = keras.saving.load_model(tmp_path / "whole" / "capsule" / "final.keras", safe_mode=True)
+    b = keras.saving.load_model(tmp_path / "killed" / "capsule" / "final.keras", safe_mode=True)
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(wa, wb, rtol=0, atol=1e-6)
+    for run in ("whole", "killed"):
+        history = json.loads((tmp_path / run / "capsule" / "state.json").read_text())["history"]
+        assert [h["epoch"] for h in history] == [0, 1, 2]
+
+
+def test_learning_rate_schedule():
+    training = load_config(ROOT / "configs" / "protocol1" / "capsule.toml").training
+    assert [learning_rate(training, e) for e in (0, 29, 30, 59, 60, 89)] == pytest.approx(
+        [1e-3, 1e-3, 1e-4, 1e-4, 1e-5, 1e-5])
+
+
+def test_every_config_loads():
+    for path in sorted((ROOT / "configs").rglob("*.toml")):
+        if path.name in ("recipe.toml", "evaluate.toml"):
+            continue
+        config = load_config(path)
+        assert config.training.epochs > 0 and config.data.train, path
+    fusion = load_config(ROOT / "configs" / "protocol2" / "fusion.toml")
+    assert fusion.members == ("capsule", "var_capsule", "noS_capsule") and fusion.protocol == "BIWI"
+
+
+def test_training_errors_are_named(shared, tmp_path, capsys, aflw_samples):
+    crops, poses = aflw_samples
+    write_pose_npz(tmp_path / "aflw16.npz", crops, poses)
+    write_pose_npz(tmp_path / "wild.npz", crops[:2], np.full((2, 3), 120.0))
+    other = tmp_path / "other.keras"
+    fsanet.build_variant("var_capsule").save(other)
+    config = str(ROOT / "configs" / "protocol1" / "capsule.toml")
+    base = [config, "--data-dir", str(tmp_path), "--output-dir", str(tmp_path / "runs"), "--quiet",
+            "--epochs", "1"]
+    cases = [
+        (["--train", "missing.npz"], "missing.npz: dataset file not found"),
+        (["--train", "wild.npz"], "wild.npz: no training sample left after the ±99° filter"),
+        (["--train", "aflw16.npz", "--validation", "aflw16.npz", "--init",
+          str(shared / "official" / "300W_LP_models" / "fsanet_var_capsule_3_16_2_21_5"
+              / "fsanet_var_capsule_3_16_2_21_5.h5")],
+         "holds weights of variant 'fsanet_var_capsule_3_16_2_21_5'"),
+        (["--train", "aflw16.npz", "--validation", "aflw16.npz", "--init", str(other)],
+         "holds fsanet_var_capsule_3_16_2_21_5, not fsanet_capsule_3_16_2_21_5"),
+        (["--train", "aflw16.npz", "--init", "nope.txt"], "init must be 'authors'"),
+    ]
+    for extra, message in cases:
+        assert train_script.main(base + extra) == 1
+        assert message in capsys.readouterr().err
+    assert train_script.main(base + ["--train", "aflw16.npz"]) == 0
+    assert train_script.main(base + ["--train", "aflw16.npz"]) == 1
+    assert "holds a run already; pass --resume" in capsys.readouterr().err
+    assert train_script.main(base + ["--train", "aflw16.npz", "--resume", "--seed", "3"]) == 1
+    assert "the config differs from the interrupted run's" in capsys.readouterr().err
+    (tmp_path / "bad.toml").write_text('base = "nowhere.toml"\nmodel = "capsule"\n')
+    assert train_script.main([str(tmp_path / "bad.toml")]) == 1
+    assert "nowhere.toml: config file not found" in capsys.readouterr().err
+    (tmp_path / "typo.toml").write_text('model = "capsule"\n[training]\nepoch = 3\n')
+    assert train_script.main([str(tmp_path / "typo.toml")]) == 1
+    assert "unknown key(s) ['epoch'] in [training]" in capsys.readouterr().err
+
+
+def test_test_py_fusion_matches_the_frozen_graphs(shared, tmp_path, aflw_samples, capsys):
+    crops, poses = aflw_samples
+    write_pose_npz(tmp_path / "aflw16.npz", crops, poses)
+    assert test_script.main(["--models", "capsule", "fusion", "--test", str(tmp_path / "aflw16.npz"),
+                             "--json", str(tmp_path / "out.json")]) == 0
+    out = capsys.readouterr().out
+    assert "method" in out and "size (MB)" in out and "fusion" in out
+    report = json.loads((tmp_path / "out.json").read_text())
+    frozen = np.mean([FrozenGraph(frozen_graph_path(shared, fsanet.get_variant(a).name))(crops.astype("float32"))
+                      for a in ("capsule", "var_capsule", "noS_capsule")], axis=0)
+    oracle_mae = float(np.abs(frozen - poses).mean())
+    fusion = report["models"]["fusion"]["aflw16"]
+    assert abs(fusion["mae"] - oracle_mae) < 0.01
+    np.testing.assert_allclose(fusion["predictions"], frozen, atol=1e-3)
+    assert report["test_sets"]["aflw16"]["samples"] == 16
+    assert sum(b["count"] for b in fusion["yaw_bins"].values()) == 16
+
+
+def test_test_py_errors_are_named(tmp_path, capsys):
+    np.savez(tmp_path / "nokey.npz", image=np.zeros((1, 64, 64, 3), np.uint8))
+    write_pose_npz(tmp_path / "wild.npz", np.zeros((2, 64, 64, 3), np.uint8), np.full((2, 3), 150.0))
+    (tmp_path / "broken.keras").write_bytes(b"not a zip")
+    write_pose_npz(tmp_path / "ok.npz", np.zeros((2, 64, 64, 3), np.uint8), np.zeros((2, 3)))
+    cases = [
+        (["--models", "capsule", "--test", str(tmp_path / "nokey.npz")], "missing key(s) ['pose']"),
+        (["--models", "capsule", "--test", str(tmp_path / "wild.npz")], "no sample left after the ±99° filter"),
+        (["--models", "capsul", "--test", str(tmp_path / "ok.npz")], "'capsul' is neither a released model"),
+        (["--models", str(tmp_path / "broken.keras"), "--test", str(tmp_path / "ok.npz")],
+         "broken.keras: not a readable .keras model"),
+        (["--preset", str(tmp_path / "none.toml")], "none.toml: preset file not found"),
+    ]
+    for args, message in cases:
+        assert test_script.main(args) == 1
+        assert message in capsys.readouterr().err
