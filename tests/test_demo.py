@@ -1,0 +1,107 @@
+"""The demo (``python -m fsanet`` = ``demo/head_pose.py``): built-in photo, real images, a real
+video, several faces, and every kind of bad input, each with a clear message and exit status."""
+
+import importlib.util
+import re
+
+import cv2
+import numpy as np
+import pytest
+
+from fsanet.demo import DlibDetector, InputError, clip_box, main
+
+ANGLES = re.compile(r"yaw ([-+][\d.]+), pitch ([-+][\d.]+), roll ([-+][\d.]+)")
+
+
+def _faces(out):
+    return [tuple(float(a) for a in ANGLES.search(line).groups())
+            for line in out.splitlines() if ": face " in line]
+
+
+def test_default_photo_gives_one_face_and_an_annotated_image(tmp_path, capsys, shared):
+    assert main(["--output", str(tmp_path), "--no-display"]) == 0
+    faces = _faces(capsys.readouterr().out)
+    assert len(faces) == 1 and all(abs(a) < 99 for a in faces[0])
+    written = cv2.imread(str(tmp_path / "astronaut_pose.jpg"))
+    assert written is not None and written.shape == (512, 512, 3)
+
+
+def test_portrait_has_one_face(shared, tmp_path, capsys):
+    portrait = shared / "data" / "images" / "portrait_750x375.jpg"
+    assert main(["--input", str(portrait), "--output", str(tmp_path / "p.png"), "--no-display"]) == 0
+    faces = _faces(capsys.readouterr().out)
+    assert len(faces) == 1
+    assert all(np.isfinite(a) and abs(a) <= 99 for a in faces[0])
+    assert cv2.imread(str(tmp_path / "p.png")).shape == cv2.imread(str(portrait)).shape
+
+
+def test_group_photo_has_several_faces(shared, tmp_path, capsys):
+    """Seven people. MTCNN (confidence >= 0.95) on the 640-wide detection copy returns 9 boxes:
+    the seven faces and two false positives (12 boxes on the full-size image)."""
+    group = shared / "data" / "images" / "group_1920x1080.jpg"
+    assert main([str(group), "--output", str(tmp_path), "--no-display"]) == 0
+    faces = _faces(capsys.readouterr().out)
+    assert 7 <= len(faces) <= 12
+    assert all(abs(a) <= 99 for face in faces for a in face)
+
+
+def test_video_keeps_every_frame(shared, tmp_path, capsys):
+    video = shared / "data" / "video" / "obama.mp4"
+    out = tmp_path / "obama_pose.mp4"
+    assert main(["--input", str(video), "--output", str(out), "--every", "5", "--no-display"]) == 0
+    printed = capsys.readouterr().out
+    assert "158 frames at" in printed and "faces in 158 frames" in printed
+    capture = cv2.VideoCapture(str(out))
+    frames = 0
+    while capture.read()[0]:
+        frames += 1
+    assert frames == 158  # the file stores 158 frames (its MP4 edit list would show only 55)
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_folder_with_good_and_bad_images(shared, tmp_path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    portrait = cv2.imread(str(shared / "data" / "images" / "portrait_750x375.jpg"))
+    cv2.imwrite(str(folder / "gray.png"), cv2.cvtColor(portrait, cv2.COLOR_BGR2GRAY))
+    cv2.imwrite(str(folder / "rgba.png"), cv2.cvtColor(portrait, cv2.COLOR_BGR2BGRA))
+    cv2.imwrite(str(folder / "blank.png"), np.full((200, 200, 3), 128, np.uint8))
+    edge = np.full((375, 750, 3), 255, np.uint8)  # the face cut by the left border
+    edge[:, :450] = portrait[:, 300:]
+    cv2.imwrite(str(folder / "edge.jpg"), edge)
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    status = main(["--input", str(folder), "--output", str(tmp_path / "out"), "--no-display"])
+    captured = capsys.readouterr()
+    assert status == 1  # one image without a face
+    assert "blank: no face found" in captured.out
+    assert "broken.jpg: not a readable image" in captured.err
+    assert len(_faces(captured.out)) == 3  # gray, rgba and the face at the border
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "blank_pose.jpg", "edge_pose.jpg", "gray_pose.jpg", "rgba_pose.jpg"]
+
+
+def test_bad_inputs_give_messages_and_status_2(tmp_path, capsys):
+    fake_video = tmp_path / "clip.mp4"
+    fake_video.write_bytes(b"\x00" * 1000)
+    cases = [(str(tmp_path / "missing.jpg"), "missing.jpg: file not found"),
+             (str(fake_video), "clip.mp4: not a readable video or image"),
+             ("97", "no camera at index 97"),
+             (str(tmp_path), "no images")]
+    for spec, message in cases:
+        assert main(["--input", spec, "--output", str(tmp_path / "o"), "--no-display"]) == 2
+        assert message in capsys.readouterr().err
+
+
+def test_dlib_detector_is_optional():
+    if importlib.util.find_spec("dlib") is None:
+        with pytest.raises(InputError, match="needs the dlib package, which is not installed"):
+            DlibDetector()
+    else:
+        image = cv2.cvtColor(np.zeros((64, 64), np.uint8), cv2.COLOR_GRAY2BGR)
+        assert DlibDetector()(image) == []
+
+
+def test_boxes_are_clipped_to_the_frame():
+    assert clip_box((-20, -5, 100, 50), 640, 480) == (0, 0, 80, 45)
+    assert clip_box((600, 400, 100, 100), 640, 480) == (600, 400, 40, 80)
+    assert clip_box((700, 10, 50, 50), 640, 480) is None
