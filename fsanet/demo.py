@@ -4,7 +4,8 @@ Per frame: decode, detect faces (every ``every``-th frame; boxes are reused in b
 authors' demo did), crop each face the authors' way (margin 0.6, min-max normalised), predict all
 faces in one batch, draw axes (SPEC §8), angles and FPS. Stage timings are kept for benchmarks.
 
-Detection runs on a copy at most ``detection_width`` pixels wide (boxes are scaled back): MTCNN
+Overlapping detections of one face are merged (MTCNN sometimes reports a face twice; the
+authors' demo drew both). Detection runs on a copy at most ``detection_width`` pixels wide (boxes are scaled back): MTCNN
 costs ~295 ms on a 1280x720 frame and ~107 ms at 640 on two cores; ``detection_width=0`` uses the
 full frame.
 """
@@ -191,6 +192,23 @@ def clip_box(box, width, height):
     return (x0, y0, x1 - x0, y1 - y0) if x1 > x0 and y1 > y0 else None
 
 
+def suppress_duplicates(faces, overlap=0.6):
+    """Drop a face whose box lies mostly (> ``overlap`` of the smaller box) inside a more confident
+    one: MTCNN sometimes returns the same face twice, which would draw two sets of axes."""
+    kept = []
+    for face in sorted(faces, key=lambda f: -f.confidence):
+        x, y, w, h = face.box
+        if all(_intersection(face.box, k.box) <= overlap * min(w * h, k.box[2] * k.box[3]) for k in kept):
+            kept.append(face)
+    return kept
+
+
+def _intersection(a, b):
+    dx = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    dy = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    return max(dx, 0) * max(dy, 0)
+
+
 class PoseAnnotator:
     """Detect (every ``every`` frames), estimate and draw head poses; ``timings`` in seconds."""
 
@@ -209,7 +227,8 @@ class PoseAnnotator:
             scale = self.detection_width / width
             small = cv2.resize(frame, (self.detection_width, round(height * scale)),
                                interpolation=cv2.INTER_AREA)
-        boxes = [clip_box(tuple(v / scale for v in f.box), width, height) for f in self.detector(small)]
+        faces = suppress_duplicates(self.detector(small))
+        boxes = [clip_box(tuple(v / scale for v in f.box), width, height) for f in faces]
         return [b for b in boxes if b is not None]
 
     def __call__(self, frame):
@@ -351,3 +370,43 @@ def main(argv=None, prog="python -m fsanet") -> int:
     if show:
         cv2.destroyAllWindows()
     return status
+
+
+# ---------------------------------------------------------------- paper Figure 5
+
+def fine_grained_structure_maps(model, crop):
+    """(3 stages, n rows, 3 maps, h, w): the rows of S_k = C M_k for one 64x64 BGR crop.
+
+    Only models with a scoring function have them (1x1 conv and variance variants)."""
+    from fsanet.inference import PosePredictor
+    try:
+        layer = model.get_layer("fine_grained_structure")
+    except ValueError:
+        raise InputError(f"{model.name} has no fine-grained structure mapping (no scoring)") from None
+    inputs = keras_model(model.input, layer.input)(PosePredictor(model).prepare([crop]))
+    stages = (len(inputs) - 1) // 2
+    feature_maps, mappings, combination = inputs[:stages], inputs[stages:2 * stages], inputs[-1]
+    _, h, w, _ = feature_maps[0].shape
+    return np.stack([np.asarray(layer.structure_maps(combination, m))[0].reshape(-1, stages, h, w)
+                     for m in mappings])
+
+
+def keras_model(inputs, outputs):
+    import keras
+    return keras.Model(inputs, outputs)
+
+
+def heatmap_panel(crop, maps, cell=128):
+    """A grid: one row per stage, one column per structure-map row, each summed over the three
+    feature maps, normalised per cell and laid over the face."""
+    face = cv2.resize(crop, (cell, cell))
+    rows = []
+    for stage in maps:
+        cells = []
+        for row in stage:
+            heat = row.sum(axis=0)
+            heat = (heat - heat.min()) / max(float(np.ptp(heat)), 1e-12)
+            heat = cv2.resize((heat * 255).astype(np.uint8), (cell, cell), interpolation=cv2.INTER_CUBIC)
+            cells.append(cv2.addWeighted(face, 0.5, cv2.applyColorMap(heat, cv2.COLORMAP_JET), 0.5, 0))
+        rows.append(np.hstack([face] + cells))
+    return np.vstack(rows)

@@ -105,3 +105,27 @@ def test_boxes_are_clipped_to_the_frame():
     assert clip_box((-20, -5, 100, 50), 640, 480) == (0, 0, 80, 45)
     assert clip_box((600, 400, 100, 100), 640, 480) == (600, 400, 40, 80)
     assert clip_box((700, 10, 50, 50), 640, 480) is None
+
+
+def test_duplicate_detections_of_one_face_are_merged():
+    from fsanet.detectors import Face
+    from fsanet.demo import suppress_duplicates
+    # MTCNN's output on obama.mp4 frame 55 (640-wide copy): the same face twice
+    faces = [Face((245, 69, 147, 147), 0.9993), Face((255, 75, 117, 117), 0.9956),
+             Face((500, 60, 50, 50), 0.97)]
+    assert suppress_duplicates(faces) == [faces[0], faces[2]]
+
+
+def test_figure5_structure_maps(tmp_path, pretrained, aflw_samples, capsys):
+    from fsanet.demo import fine_grained_structure_maps
+    from demo.structure_heatmaps import main as figure5
+    crop = aflw_samples[0][0]
+    maps = fine_grained_structure_maps(pretrained("capsule"), crop)
+    assert maps.shape == (3, 7, 3, 8, 8) and np.isfinite(maps).all() and (maps >= 0).all()
+    # The learned structure looks at the face: more weight in the centre of the 8x8 grid than at its rim.
+    heat = maps.sum(axis=(0, 1, 2))
+    assert heat[2:6, 2:6].mean() > heat.mean()
+    with pytest.raises(InputError, match="no fine-grained structure mapping"):
+        fine_grained_structure_maps(pretrained("noS_capsule"), crop)
+    assert figure5(["--output", str(tmp_path / "fig5.png")]) == 0
+    assert cv2.imread(str(tmp_path / "fig5.png")).shape == (2 * 3 * 128 + 8, 8 * 128, 3)
