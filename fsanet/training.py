@@ -119,7 +119,8 @@ class RunCheckpoint(keras.callbacks.Callback):
         os.replace(tmp, self.run_dir / name)
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = dict(logs or {}, epoch=epoch, learning_rate=float(self.model.optimizer.learning_rate))
+        lr = keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
+        logs = dict(logs or {}, epoch=epoch, learning_rate=float(lr))
         row = {k: float(v) for k, v in logs.items()}
         row["epoch"] = epoch
         self.state["history"].append(row)

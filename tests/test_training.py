@@ -200,3 +200,15 @@ def test_test_py_errors_are_named(tmp_path, capsys):
     for args, message in cases:
         assert test_script.main(args) == 1
         assert message in capsys.readouterr().err
+
+
+def test_mirrored_strategy_trains(tmp_path, aflw_samples, capsys):
+    """The tf.distribute path (one replica here: the CPU; every GPU on a GPU machine)."""
+    crops, poses = aflw_samples
+    write_pose_npz(tmp_path / "aflw16.npz", crops, poses)
+    assert train_script.main([str(ROOT / "configs" / "protocol1" / "capsule.toml"), "--strategy", "mirrored",
+                              "--data-dir", str(tmp_path), "--train", "aflw16.npz", "--validation",
+                              "aflw16.npz", "--epochs", "1", "--output-dir", str(tmp_path / "runs"),
+                              "--quiet"]) == 0
+    model = load_keras_model(str(tmp_path / "runs" / "capsule" / "final.keras"))
+    assert np.isfinite(PosePredictor(model)(list(crops))).all()
