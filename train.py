@@ -16,6 +16,7 @@ from pathlib import Path
 
 from fsanet.config import ConfigError, load_config
 from fsanet.data import DatasetError
+from fsanet.evaluation import ModelSpecError
 from fsanet.training import TrainingError, train
 from fsanet.weights import WeightFileError
 
@@ -57,7 +58,7 @@ def main(argv=None) -> int:
             print(f"{member}: {state['epochs_done']} epochs, best validation MAE "
                   f"{state['best_val_mae']:.3f} at epoch {state['best_epoch'] + 1}; "
                   f"final model {run_dir / 'final.keras'}")
-    except (ConfigError, DatasetError, TrainingError, WeightFileError) as e:
+    except (ConfigError, DatasetError, ModelSpecError, TrainingError, WeightFileError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

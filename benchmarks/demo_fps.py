@@ -16,8 +16,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from fsanet.inference import configure_cpu_threads  # noqa: E402
 
 configure_cpu_threads()
-import cv2  # noqa: E402
-cv2.setNumThreads(1)
 
 from fsanet.demo import PoseAnnotator, Source, make_detector, run_source  # noqa: E402
 from fsanet.inference import PosePredictor  # noqa: E402

@@ -20,16 +20,15 @@ from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fsanet.biwi import (PROTOCOLS, TRAIN_VIDEOS, list_videos, prepare_video,  # noqa: E402
-                         read_split, split_videos, write_split)
+                         read_split, split_videos)
 from fsanet.crop import IMAGE_SIZE  # noqa: E402
-from fsanet.data import DatasetError, load_pose_npz, write_pose_npz  # noqa: E402
-from fsanet.pose import VALUE_RANGE  # noqa: E402
+from fsanet.data import DatasetError, within_range, write_pose_npz  # noqa: E402
+from fsanet.io import write_json  # noqa: E402
 
 
 def mtcnn_all_faces():
@@ -106,12 +105,14 @@ def prepare(input_dir, output_dir, protocol, seed=0, train_videos=TRAIN_VIDEOS, 
         crops, poses = sets[name]
         if not crops:
             raise DatasetError(f"{input_dir}: no frame kept for {path.name}")
-        written[name] = str(write_pose_npz(path, crops, poses, image_size))
+        write_pose_npz(path, crops, poses, image_size)
+        written[name] = {"path": str(path), "frames": len(poses),
+                         "outside_range": int((~within_range(poses)).sum())}
     if split is not None:
         split["frames"] = {r["video"]: r["kept"] for r in reports}
         split_path = Path(output_dir) / "BIWI_split.json"
-        write_split(split_path, split)
-        written["split"] = str(split_path)
+        write_json(split_path, split)
+        written["split"] = {"path": str(split_path)}
     return {"outputs": written, "videos": reports, "split": split}
 
 
@@ -147,13 +148,12 @@ def main(argv=None) -> int:
     for v in videos:
         for name, why in v["failed"]:
             print(f"  skipped {v['video']}/{name}: {why}")
-    for name, path in summary["outputs"].items():
-        if path.endswith(".npz"):
-            _, poses = load_pose_npz(path)
-            outside = int((np.abs(poses) > VALUE_RANGE).any(axis=1).sum())
-            print(f"wrote {path}: {len(poses)} frames, {outside} outside ±99° (filtered when loading)")
+    for output in summary["outputs"].values():
+        if "frames" in output:
+            print(f"wrote {output['path']}: {output['frames']} frames, {output['outside_range']} "
+                  "outside ±99° (filtered when loading)")
         else:
-            print(f"wrote {path}")
+            print(f"wrote {output['path']}")
     return 0
 
 

@@ -18,15 +18,13 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fsanet.crop import IMAGE_SIZE  # noqa: E402
-from fsanet.pose import VALUE_RANGE  # noqa: E402
 from fsanet.data import (SPLITS_300W_LP, DatasetError, SampleError,  # noqa: E402
-                         pair_type1_files, prepare_type1_sample, write_pose_npz)
+                         pair_type1_files, prepare_type1_sample, within_range, write_pose_npz)
 
 
 def _prepare(task):
@@ -61,7 +59,7 @@ def prepare(input_dir, output, workers=None, strict=False, image_size=IMAGE_SIZE
     if not crops:
         raise DatasetError(f"{input_dir}: no usable sample ({len(failures)} failed)")
     write_pose_npz(output, crops, poses, image_size)
-    outside = len(poses) - int((np.abs(np.array(poses)) <= VALUE_RANGE).all(axis=1).sum())
+    outside = int((~within_range(poses)).sum())
     return {"kept": len(crops), "outside_range": outside, "failed": failures, "output": str(output)}
 
 

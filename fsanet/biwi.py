@@ -29,7 +29,6 @@ import numpy as np
 
 from fsanet.crop import IMAGE_SIZE, crop_and_resize, detection_box
 from fsanet.data import DatasetError, SampleError
-from fsanet.io import atomic_write
 from fsanet.pose import pose_from_biwi_rotation
 
 MARGIN = 0.4
@@ -153,13 +152,8 @@ def split_videos(videos, seed, train_videos=TRAIN_VIDEOS):
     return train, test
 
 
-def write_split(path, split):
-    with atomic_write(path) as f:
-        f.write(json.dumps(split, indent=2).encode())
-
-
 def read_split(path):
-    """A split recorded by ``write_split`` (keys ``train``, ``test``), checked."""
+    """A split recorded by ``prepare_biwi`` (keys ``train``, ``test``), checked."""
     try:
         split = json.loads(Path(path).read_text())
         train, test = list(split["train"]), list(split["test"])

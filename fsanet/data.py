@@ -64,17 +64,34 @@ def load_pose_npz(path):
     return images, poses.astype(np.float32)
 
 
-def filter_angle_range(images, poses, limit=VALUE_RANGE):
-    """Keep samples whose three angles all lie within [-limit, limit] (the authors' rule).
+def within_range(poses, limit=VALUE_RANGE):
+    """Mask of samples whose three angles all lie within [-limit, limit] (the authors' rule)."""
+    return (np.abs(np.asarray(poses).reshape(-1, 3)) <= limit).all(axis=1)
 
-    Returns (images, poses, number dropped).
-    """
-    keep = (np.abs(poses) <= limit).all(axis=1)
+
+def filter_angle_range(images, poses, limit=VALUE_RANGE):
+    """Keep samples within the range; returns (images, poses, number dropped)."""
+    keep = within_range(poses, limit)
     return images[keep], poses[keep], int((~keep).sum())
 
 
+def load_pose_sets(paths, angle_filter=True, what="training"):
+    """Concatenated (images, poses) of npz files, ±99° filtered when asked; (images, poses, dropped)."""
+    if not paths:
+        raise DatasetError(f"no {what} files given")
+    parts = [load_pose_npz(p) for p in paths]
+    images = np.concatenate([p[0] for p in parts])
+    poses = np.concatenate([p[1] for p in parts])
+    dropped = 0
+    if angle_filter:
+        images, poses, dropped = filter_angle_range(images, poses)
+    if not len(images):
+        raise DatasetError(f"{', '.join(map(str, paths))}: no {what} sample left after the ±99° filter")
+    return images, poses, dropped
+
+
 def write_pose_npz(path, images, poses, image_size=IMAGE_SIZE):
-    """Write an npz in the authors' format atomically (temporary file, then rename)."""
+    """Write an npz in the authors' format atomically (temporary file, then rename); returns the path."""
     with atomic_write(path) as f:
         np.savez_compressed(f, image=np.asarray(images, np.uint8).reshape(-1, image_size, image_size, 3),
                             pose=np.asarray(poses, np.float32).reshape(-1, 3),

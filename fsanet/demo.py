@@ -378,22 +378,18 @@ def fine_grained_structure_maps(model, crop):
     """(3 stages, n rows, 3 maps, h, w): the rows of S_k = C M_k for one 64x64 BGR crop.
 
     Only models with a scoring function have them (1x1 conv and variance variants)."""
+    import keras
     from fsanet.inference import PosePredictor
     try:
         layer = model.get_layer("fine_grained_structure")
     except ValueError:
         raise InputError(f"{model.name} has no fine-grained structure mapping (no scoring)") from None
-    inputs = keras_model(model.input, layer.input)(PosePredictor(model).prepare([crop]))
+    inputs = keras.Model(model.input, layer.input)(PosePredictor(model).prepare([crop]))
     stages = (len(inputs) - 1) // 2
     feature_maps, mappings, combination = inputs[:stages], inputs[stages:2 * stages], inputs[-1]
     _, h, w, _ = feature_maps[0].shape
     return np.stack([np.asarray(layer.structure_maps(combination, m))[0].reshape(-1, stages, h, w)
                      for m in mappings])
-
-
-def keras_model(inputs, outputs):
-    import keras
-    return keras.Model(inputs, outputs)
 
 
 def heatmap_panel(crop, maps, cell=128):

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 
 from fsanet.config import ConfigError
-from fsanet.data import load_pose_npz, filter_angle_range, DatasetError
+from fsanet.data import load_pose_sets
 from fsanet.inference import PosePredictor
 from fsanet.pose import ANGLES, mean_absolute_error
 from fsanet.variants import ALIASES, FUSIONS, VARIANTS
@@ -65,11 +65,7 @@ def size_mb(model) -> float:
 
 
 def load_test_set(path, angle_filter=True):
-    images, poses = load_pose_npz(path)
-    if angle_filter:
-        images, poses, _ = filter_angle_range(images, poses)
-    if not len(images):
-        raise DatasetError(f"{path}: no sample left after the ±99° filter")
+    images, poses, _ = load_pose_sets([path], angle_filter, "test")
     return images, poses
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -22,3 +23,9 @@ def atomic_write(path):
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json(path, value):
+    """A JSON file, written atomically."""
+    with atomic_write(path) as f:
+        f.write(json.dumps(value, indent=2).encode())

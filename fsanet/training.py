@@ -24,8 +24,9 @@ import tensorflow as tf
 
 from fsanet.augment import steps_per_epoch, training_dataset
 from fsanet.config import ExperimentConfig, from_dict
-from fsanet.data import DatasetError, filter_angle_range, load_pose_npz
-from fsanet.io import atomic_write
+from fsanet.data import DatasetError, load_pose_sets
+from fsanet.evaluation import load_keras_model
+from fsanet.io import atomic_write, write_json
 from fsanet.models import build_variant
 from fsanet.variants import get_variant
 
@@ -34,27 +35,13 @@ class TrainingError(ValueError):
     """A run that cannot start or resume; the message says why."""
 
 
-def load_sets(files, data_dir, angle_filter, what):
-    """Concatenated (images, poses) of npz files, ±99° filtered when asked; (images, poses, dropped)."""
-    if not files:
-        raise DatasetError(f"no {what} files given")
-    parts = [load_pose_npz(Path(data_dir) / f) for f in files]
-    images = np.concatenate([p[0] for p in parts])
-    poses = np.concatenate([p[1] for p in parts])
-    dropped = 0
-    if angle_filter:
-        images, poses, dropped = filter_angle_range(images, poses)
-    if not len(images):
-        raise DatasetError(f"{', '.join(map(str, files))}: no {what} sample left after the ±99° filter")
-    return images, poses, dropped
-
-
 def training_data(config: ExperimentConfig, data_dir):
     """(x_train, y_train, x_val, y_val): validation files, or a seeded split of the training set."""
     data = config.data
-    x, y, _ = load_sets(data.train, data_dir, data.angle_filter, "training")
+    x, y, _ = load_pose_sets([Path(data_dir) / f for f in data.train], data.angle_filter, "training")
     if data.validation:
-        x_val, y_val, _ = load_sets(data.validation, data_dir, data.angle_filter, "validation")
+        x_val, y_val, _ = load_pose_sets([Path(data_dir) / f for f in data.validation],
+                                         data.angle_filter, "validation")
         return x, y, x_val, y_val
     if data.validation_split <= 0:
         raise DatasetError("no validation files and validation_split is 0")
@@ -73,10 +60,7 @@ def learning_rate(training, epoch):
 
 
 def _load_keras(path, expected_variant):
-    try:
-        model = keras.saving.load_model(path, safe_mode=True)
-    except Exception as e:  # Keras raises many types for unreadable files
-        raise TrainingError(f"{path}: not a readable .keras model ({type(e).__name__}: {e})") from None
+    model = load_keras_model(path)
     found = getattr(model, "variant_name", None)
     if found != get_variant(expected_variant).name:
         raise TrainingError(f"{path}: holds {found or 'an unknown model'}, not {get_variant(expected_variant).name}")
@@ -113,30 +97,27 @@ class RunCheckpoint(keras.callbacks.Callback):
         super().__init__()
         self.run_dir, self.state = run_dir, state
 
-    def _save(self, name):
-        tmp = self.run_dir / f".{name}.partial.keras"
-        self.model.save(tmp)
-        os.replace(tmp, self.run_dir / name)
-
     def on_epoch_end(self, epoch, logs=None):
         lr = keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
         logs = dict(logs or {}, epoch=epoch, learning_rate=float(lr))
         row = {k: float(v) for k, v in logs.items()}
         row["epoch"] = epoch
         self.state["history"].append(row)
-        self._save("last.keras")
+        save_model(self.model, self.run_dir / "last.keras")
         val = row.get("val_mae")
         if val is not None and (self.state["best_val_mae"] is None or val < self.state["best_val_mae"]):
             self.state.update(best_val_mae=val, best_epoch=epoch)
-            self._save("best.keras")
+            save_model(self.model, self.run_dir / "best.keras")
         write_history(self.run_dir / "history.csv", self.state["history"])
         self.state["epochs_done"] = epoch + 1
         write_json(self.run_dir / "state.json", self.state)
 
 
-def write_json(path, value):
-    with atomic_write(path) as f:
-        f.write(json.dumps(value, indent=2).encode())
+def save_model(model, path: Path):
+    """``model.save`` to a temporary ``.keras`` name, then rename: never a half-written model."""
+    tmp = path.with_name(f".{path.stem}.partial.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
 
 
 def write_history(path, history):
@@ -197,9 +178,7 @@ def train(config: ExperimentConfig, run_dir, data_dir="data", resume=False, stra
                   steps_per_epoch=steps_per_epoch(len(x), t.batch_size), validation_data=validation,
                   shuffle=False,
                   callbacks=[schedule, RunCheckpoint(run_dir, state)], verbose=verbose)
-    tmp = run_dir / ".final.partial.keras"
-    model.save(tmp)
-    os.replace(tmp, run_dir / "final.keras")
+    save_model(model, run_dir / "final.keras")
     state["finished"] = True
     write_json(state_path, state)
     return state

@@ -191,7 +191,7 @@ def test_test_py_errors_are_named(tmp_path, capsys):
     write_pose_npz(tmp_path / "ok.npz", np.zeros((2, 64, 64, 3), np.uint8), np.zeros((2, 3)))
     cases = [
         (["--models", "capsule", "--test", str(tmp_path / "nokey.npz")], "missing key(s) ['pose']"),
-        (["--models", "capsule", "--test", str(tmp_path / "wild.npz")], "no sample left after the ±99° filter"),
+        (["--models", "capsule", "--test", str(tmp_path / "wild.npz")], "no test sample left after the ±99° filter"),
         (["--models", "capsul", "--test", str(tmp_path / "ok.npz")], "'capsul' is neither a released model"),
         (["--models", str(tmp_path / "broken.keras"), "--test", str(tmp_path / "ok.npz")],
          "broken.keras: not a readable .keras model"),
