@@ -19,8 +19,8 @@ from pathlib import Path
 
 from fsanet.config import PROTOCOLS, ConfigError
 from fsanet.data import DatasetError
-from fsanet.evaluation import (ModelSpecError, evaluate, format_table, load_preset, load_test_set,
-                               resolve_model)
+from fsanet.evaluation import evaluate, format_table, load_preset, load_test_set
+from fsanet.model_spec import ModelSpecError, resolve_model
 from fsanet.io import atomic_write
 from fsanet.weights import WeightFileError
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from fsanet.config import ConfigError, load_config
 from fsanet.data import DatasetError
-from fsanet.evaluation import ModelSpecError
+from fsanet.model_spec import ModelSpecError
 from fsanet.training import TrainingError, train
 from fsanet.weights import WeightFileError
 

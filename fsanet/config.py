@@ -12,13 +12,14 @@ import dataclasses
 import tomllib
 from pathlib import Path
 
+from fsanet.errors import FSANetError
 from fsanet.variants import FUSIONS, get_variant
 
 PROTOCOLS = {"300W_LP": "protocol 1: train 300W-LP, test AFLW2000 and BIWI_noTrack",
              "BIWI": "protocol 2: train and test on the 70/30 video split of BIWI"}
 
 
-class ConfigError(ValueError):
+class ConfigError(FSANetError, ValueError):
     """A config that cannot be used; the message names the file and the key."""
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import scipy.io
 
 from fsanet.crop import IMAGE_SIZE, landmark_crop
+from fsanet.errors import FSANetError
 from fsanet.io import atomic_write
 from fsanet.pose import VALUE_RANGE, pose_from_pose_para
 
@@ -23,11 +24,11 @@ SPLITS_300W_LP = ("AFW", "AFW_Flip", "HELEN", "HELEN_Flip", "IBUG", "IBUG_Flip",
 """The 8 folders of 300W-LP; each becomes ``<split>.npz``, the training set of protocol 1."""
 
 
-class DatasetError(ValueError):
+class DatasetError(FSANetError, ValueError):
     """A dataset file that cannot be used; the message names the file and the problem."""
 
 
-class SampleError(ValueError):
+class SampleError(FSANetError, ValueError):
     """One raw sample that cannot be prepared; the message says why."""
 
 

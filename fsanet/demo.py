@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from fsanet.crop import crop_and_resize, detection_box
+from fsanet.errors import FSANetError
 from fsanet.io import atomic_write
 from fsanet.pose import draw_axes
 
@@ -29,7 +30,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 DETECTORS = ("mtcnn", "dlib")
 
 
-class InputError(ValueError):
+class InputError(FSANetError, ValueError):
     """An input or output the demo cannot use; the message names it and says why."""
 
 

@@ -6,57 +6,18 @@ Inputs are fed as the authors' test script feeds them: the 64x64 crops as stored
 
 from __future__ import annotations
 
-import os
 import tomllib
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from fsanet.config import ConfigError
 from fsanet.data import load_pose_sets
 from fsanet.inference import PosePredictor
 from fsanet.pose import ANGLES, mean_absolute_error
-from fsanet.variants import ALIASES, FUSIONS, VARIANTS
 
 YAW_BINS = ((0, 30), (30, 60), (60, 99))
 """|yaw| bins (degrees, upper bound inclusive for the last) for the MAE-by-yaw breakdown."""
-
-
-class ModelSpecError(ValueError):
-    """A model argument that names nothing loadable; the message says what was expected."""
-
-
-def load_keras_model(path):
-    """One of our ``.keras`` files, loaded with ``safe_mode``; a clear error for anything else."""
-    if not os.path.isfile(path):
-        raise ModelSpecError(f"{path}: model file not found")
-    try:
-        return keras.saving.load_model(path, safe_mode=True)
-    except Exception as e:  # Keras raises many types for unreadable files
-        raise ModelSpecError(f"{path}: not a readable .keras model ({type(e).__name__}: {e})") from None
-
-
-def resolve_model(spec: str, protocol: str):
-    """A Keras model from a registry name (variant or fusion), a ``.keras`` or authors' ``.h5`` file,
-    or ``fusion:a.keras,b.keras,...`` (the average of several files)."""
-    from fsanet.models import build_fusion, build_variant
-    from fsanet.pretrained import load_pretrained
-    from fsanet.weights import identify_variant, load_authors_weights, read_weight_file
-    if spec.startswith("fusion:"):
-        members = [resolve_model(p, protocol) for p in spec[len("fusion:"):].split(",") if p]
-        if len(members) < 2:
-            raise ModelSpecError(f"{spec}: a fusion needs at least two comma-separated model files")
-        return build_fusion(members, name="fusion_of_files")
-    if spec.endswith(".keras"):
-        return load_keras_model(spec)
-    if spec.endswith(".h5"):
-        variant = identify_variant(read_weight_file(spec), spec)
-        return load_authors_weights(build_variant(variant), spec)
-    if spec in ALIASES or spec in VARIANTS or spec in FUSIONS:
-        return load_pretrained(spec, protocol)
-    raise ModelSpecError(f"{spec!r} is neither a released model ({', '.join(sorted(ALIASES))}, "
-                         f"{', '.join(sorted(FUSIONS))}) nor a .keras / .h5 file")
 
 
 def size_mb(model) -> float:

@@ -1,13 +1,14 @@
 """The authors' 19 released checkpoints: registry, download with checksum, cache, local mirror.
 
-The registry is ``pretrained/registry.json`` (upstream commit, path and SHA-256 of every file).
+The registry is ``pretrained/registry.json`` (upstream commit, path and SHA-256 of every file),
+installed with the package as ``fsanet/registry.json``.
 Where weights come from, first match wins:
 
 1. ``mirror=`` argument or the ``FSANET_WEIGHTS_MIRROR`` environment variable: a local folder laid
    out like upstream ``pre-trained/`` (e.g. ``../shared/official``), used in place, or a URL base
    (``https://``, ``file://``) downloaded into the cache;
-2. otherwise GitHub, at the pinned commit, into the cache (``FSANET_CACHE_DIR``, default
-   ``pretrained/cache/``).
+2. otherwise GitHub, at the pinned commit, into the cache (``cache_dir()``: ``FSANET_CACHE_DIR``,
+   default ``$XDG_CACHE_HOME/fsanet`` or ``~/.cache/fsanet``).
 
 Every file is checked against its SHA-256 before use.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.resources
 import json
 import os
 import urllib.request
@@ -28,8 +30,6 @@ from fsanet.models import build_fusion, build_variant
 from fsanet.variants import FUSIONS, fusion_members, get_variant
 from fsanet.weights import load_authors_weights
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-REGISTRY_PATH = PROJECT_ROOT / "pretrained" / "registry.json"
 MIRROR_ENV = "FSANET_WEIGHTS_MIRROR"
 CACHE_ENV = "FSANET_CACHE_DIR"
 PROTOCOLS = ("300W_LP", "BIWI")
@@ -47,8 +47,7 @@ class Checkpoint:
 
 
 def _load_registry():
-    with open(REGISTRY_PATH) as f:
-        registry = json.load(f)
+    registry = json.loads((importlib.resources.files("fsanet") / "registry.json").read_text())
     return {(c["protocol"], c["variant"]): Checkpoint(
         url=registry["url_template"].format(commit=registry["commit"], path=c["path"]), **c)
         for c in registry["checkpoints"]}
@@ -111,6 +110,14 @@ def _download(url: str, target: Path, checkpoint: Checkpoint, progress: bool) ->
     return target
 
 
+def default_cache_dir() -> Path:
+    """Where downloads (and files derived from them) are kept: ``FSANET_CACHE_DIR``, else the
+    user's cache folder (``$XDG_CACHE_HOME/fsanet``, default ``~/.cache/fsanet``)."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fsanet"
+
+
 def fetch(variant: str, protocol: str = "300W_LP", mirror=None, cache_dir=None,
           progress: bool = True) -> Path:
     """Local path of a verified checkpoint file, downloading it into the cache if needed."""
@@ -122,8 +129,7 @@ def fetch(variant: str, protocol: str = "300W_LP", mirror=None, cache_dir=None,
             raise FileNotFoundError(f"{path}: not in the weights mirror {mirror} "
                                     f"(set by {MIRROR_ENV} or mirror=)")
         return _verified(path, checkpoint)
-    cache = Path(cache_dir or os.environ.get(CACHE_ENV) or PROJECT_ROOT / "pretrained" / "cache")
-    target = cache / checkpoint.path
+    target = Path(cache_dir or default_cache_dir()) / checkpoint.path
     if target.is_file() and sha256_of(target) == checkpoint.sha256:
         return target
     url = f"{str(mirror).rstrip('/')}/{checkpoint.path}" if mirror else checkpoint.url

@@ -25,13 +25,14 @@ import tensorflow as tf
 from fsanet.augment import steps_per_epoch, training_dataset
 from fsanet.config import ExperimentConfig, from_dict
 from fsanet.data import DatasetError, load_pose_sets
-from fsanet.evaluation import load_keras_model
+from fsanet.errors import FSANetError
 from fsanet.io import atomic_write, write_json
+from fsanet.model_spec import resolve_model
 from fsanet.models import build_variant
 from fsanet.variants import get_variant
 
 
-class TrainingError(ValueError):
+class TrainingError(FSANetError, ValueError):
     """A run that cannot start or resume; the message says why."""
 
 
@@ -59,29 +60,21 @@ def learning_rate(training, epoch):
     return training.learning_rate * training.lr_decay_factor ** decays
 
 
-def _load_keras(path, expected_variant):
-    model = load_keras_model(path)
-    found = getattr(model, "variant_name", None)
-    if found != get_variant(expected_variant).name:
-        raise TrainingError(f"{path}: holds {found or 'an unknown model'}, not {get_variant(expected_variant).name}")
-    return model
-
-
 def initial_model(config: ExperimentConfig):
-    """A fresh (seeded) model, or the one ``config.init`` names to fine-tune from."""
+    """A fresh (seeded) model, or the one ``config.init`` names to fine-tune from: ``authors`` (the
+    released checkpoint of this variant and protocol) or any model spec (``fsanet.model_spec``)."""
     from fsanet.pretrained import load_pretrained
-    from fsanet.weights import load_authors_weights
     init = config.init
     if init is None:
         keras.utils.set_random_seed(config.training.seed)
         return build_variant(config.model)
     if init == "authors":
         return load_pretrained(config.model, config.protocol)
-    if init.endswith(".keras"):
-        return _load_keras(init, config.model)
-    if init.endswith(".h5"):
-        return load_authors_weights(build_variant(config.model), init)
-    raise TrainingError(f"init must be 'authors', an .h5 or a .keras file, got {init!r}")
+    model = resolve_model(init, config.protocol)
+    found, expected = getattr(model, "variant_name", None), get_variant(config.model).name
+    if found != expected:
+        raise TrainingError(f"{init}: holds {found or 'an unknown model'}, not {expected}")
+    return model
 
 
 def compile_model(model, config):

@@ -13,10 +13,11 @@ import re
 import h5py
 import numpy as np
 
+from fsanet.errors import FSANetError
 from fsanet.variants import fsanet_variant_name, get_variant
 
 
-class WeightFileError(ValueError):
+class WeightFileError(FSANetError, ValueError):
     """A checkpoint that cannot be loaded; the message names the file and the problem."""
 
 

@@ -16,7 +16,7 @@ import pytest
 import fsanet
 from fsanet.config import load_config
 from fsanet.data import write_pose_npz
-from fsanet.evaluation import load_keras_model
+from fsanet.model_spec import load_keras_model
 from fsanet.frozen_graph import FrozenGraph
 from fsanet.inference import PosePredictor
 from fsanet.synthetic import synthetic_dataset
