@@ -88,6 +88,9 @@ class DlibCNNDetector:
 DETECTORS = {"mtcnn": MTCNNDetector, "dlib": DlibDetector, "dlib_cnn": DlibCNNDetector}
 """Detector name -> class; the demo's ``--detector`` choices."""
 
+DEFAULT_DETECTOR = "dlib"
+"""The demo's detector, chosen by ``benchmarks/detectors.py`` (README, Demo)."""
+
 
 def make_detector(name):
     if name not in DETECTORS:

@@ -89,11 +89,12 @@ def draw_axes(image, yaw, pitch, roll, center, size, thickness=3):
 
 
 def cube_corners(yaw, pitch, roll, center, size):
-    """(8, 2) image points of a cube of edge ``size`` around ``center`` turned with the head
-    (orthographic, like the axes); corners 0-3 are the face side (head z = +1), 4-7 the back."""
+    """(8, 2) image points of a cube around ``center`` turned with the head (orthographic, like the
+    axes), its faces ``size`` from the centre where the axes of that ``size`` end; corners 0-3 are
+    the face side (head z = +1), 4-7 the back."""
     signs = np.array([(-1, -1, 1), (1, -1, 1), (1, 1, 1), (-1, 1, 1),
                       (-1, -1, -1), (1, -1, -1), (1, 1, -1), (-1, 1, -1)], np.float64)
-    points = signs @ rotation_from_pose(yaw, pitch, roll).T * (size / 2)
+    points = signs @ rotation_from_pose(yaw, pitch, roll).T * size
     return points[:, :2] + np.asarray(center, np.float64)
 
 
@@ -107,3 +108,7 @@ def draw_cube(image, yaw, pitch, roll, center, size, thickness=2):
     for i in range(4):
         cv2.line(image, corners[i], corners[i + 4], (0, 255, 0), thickness)
     return image
+
+
+DRAWINGS = {"axes": draw_axes, "cube": draw_cube}
+"""How a pose can be drawn (the demo's ``--style``): function(image, yaw, pitch, roll, center, size, thickness)."""

@@ -59,7 +59,8 @@ class FaceTracker:
     def __init__(self, min_iou=0.3, max_missed=3, damping=0.5):
         self.min_iou, self.max_missed, self.damping = min_iou, max_missed, damping
         self.tracks: list[Track] = []
-        self._next_id = 0
+        self.next_id = 0
+        """The ID of the next new track: the number of tracks so far."""
         self._frames_since_detection = 0
 
     @property
@@ -99,8 +100,8 @@ class FaceTracker:
                     track.velocity = np.zeros(4)
                 track.box, track.confidence, track.missed = boxes[index], float(face.confidence), 0
             else:
-                track = Track(self._next_id, boxes[index], float(face.confidence))
-                self._next_id += 1
+                track = Track(self.next_id, boxes[index], float(face.confidence))
+                self.next_id += 1
                 self.tracks.append(track)
             track.detected = True
             found.append(track)

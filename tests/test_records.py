@@ -71,13 +71,13 @@ def test_bad_data_files(tmp_path):
 def test_rotation_round_trip_and_cube_matches_axes():
     for pose in [(30, -20, 15), (-70, 40, -35), (5, 80, 60), (0, 0, 0)]:
         np.testing.assert_allclose(pose_from_rotation(rotation_from_pose(*pose)), pose, atol=1e-9)
-    corners = cube_corners(20, 10, -5, (100, 100), 40)
+    corners = cube_corners(20, 10, -5, (100, 100), 20)
     rotation = rotation_from_pose(20, 10, -5)
-    # the face side's centre lies half an edge along the drawn z axis (the nose direction)
+    # the face side's centre is where the drawn z axis (the nose direction) ends
     np.testing.assert_allclose(corners[:4].mean(axis=0), np.array([100, 100]) + 20 * rotation[:2, 2])
     np.testing.assert_allclose(corners[4:].mean(axis=0), np.array([100, 100]) - 20 * rotation[:2, 2])
     image = np.zeros((200, 200, 3), np.uint8)
-    draw_cube(image, 20, 10, -5, (100, 100), 40)
+    draw_cube(image, 20, 10, -5, (100, 100), 20)
     assert image[..., 2].any() and image[..., 1].any() and image[..., 0].any()
     assert not draw_axes(np.zeros((200, 200, 3), np.uint8), 0, 0, 0, (100, 100), 50)[:, :95].any()
 
