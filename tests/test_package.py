@@ -116,3 +116,10 @@ def test_wheel_installs_into_a_fresh_venv_and_runs(shared, tmp_path):
     assert demo.returncode == 0, demo.stderr
     assert "yaw" in demo.stdout and (elsewhere / "out" / "astronaut_pose.jpg").is_file()
     assert_quiet(demo.stderr)
+
+
+def test_a_mistyped_command_is_named(capsys):
+    from fsanet.cli import main
+    assert main(["tarin", "configs/protocol1/capsule.toml"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown command 'tarin'" in err and "train" in err
