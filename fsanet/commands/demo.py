@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from fsanet.commands import non_negative_int, positive_int
-from fsanet.detectors import DEFAULT_DETECTOR, DETECTORS
+from fsanet.detectors import DETECTORS
 from fsanet.pose import DRAWINGS
 
 
@@ -29,8 +29,8 @@ def add_arguments(parser):
                         help="any model spec: released name or alias, fusion, fusion:a,b,c, .keras or "
                              "authors' .h5 (default: fusion)")
     parser.add_argument("--protocol", default="300W_LP", help="300W_LP (default) or BIWI weights")
-    parser.add_argument("--detector", choices=list(DETECTORS), default=DEFAULT_DETECTOR,
-                        help=f"face detector (default: {DEFAULT_DETECTOR})")
+    parser.add_argument("--detector", choices=list(DETECTORS),
+                        help="face detector (default: dlib for videos and cameras, mtcnn for photos)")
     parser.add_argument("--every", type=positive_int, default=5,
                         help="videos: detect every N frames, carry the face tracks in between (default 5)")
     parser.add_argument("--detection-width", type=non_negative_int, default=640,
@@ -51,7 +51,7 @@ def run(args) -> int:
     import cv2
 
     from fsanet.annotate import PoseAnnotator, run_source
-    from fsanet.detectors import make_detector
+    from fsanet.detectors import default_detector, make_detector
     from fsanet.inference import PosePredictor, configure_cpu_threads
     from fsanet.model_spec import resolve_model
     from fsanet.models import FSANet, SSRNetMD
@@ -74,7 +74,7 @@ def run(args) -> int:
         pass  # TensorFlow already runs in this process (called from Python): keep its thread pools
     model = resolve_model(args.model, args.protocol)
     predictor = PosePredictor(model, normalize=True)
-    detector = make_detector(args.detector)
+    detectors = {}
     show = not args.no_display and display_available()
     single = len(sources) == 1 and status == 0
     data = None
@@ -84,7 +84,10 @@ def run(args) -> int:
         for source in sources:
             try:
                 every = args.every if source.kind in ("video", "camera") else 1
-                annotator = PoseAnnotator(detector, predictor, every, args.detection_width,
+                name = args.detector or default_detector(source.kind)
+                if name not in detectors:
+                    detectors[name] = make_detector(name)
+                annotator = PoseAnnotator(detectors[name], predictor, every, args.detection_width,
                                           smoother=PoseSmoother() if args.smooth else None, style=args.style)
                 output = args.output if single or not args.output.suffix else args.output.parent
                 summary = run_source(source, annotator, None if args.no_video else output, show, data=data)
