@@ -76,14 +76,18 @@ class PosePredictor:
         self.normalize = normalize
         self.image_size = model.input_shape[1]
         self.inference_model = fold_batch_norm(model)
+        outputs = self.inference_model.output
+        if not isinstance(model, (FSANet, SSRNetMD)):  # a fusion: its members' outputs come along
+            average = self.inference_model.get_layer("average")
+            outputs = [average.output, *average.input]
+        self._outputs_model = keras.Model(self.inference_model.input, outputs)
         self._forward = tf.function(
             self._call_inference_model, autograph=False,
             input_signature=[tf.TensorSpec((None, self.image_size, self.image_size, 3), tf.float32)],
         ).get_concrete_function()
-        self._forward_members = None
 
     def _call_inference_model(self, images):
-        return self.inference_model(images, training=False)
+        return self._outputs_model(images, training=False)
 
     def prepare(self, crops) -> np.ndarray:
         """(N, S, S, 3) float32 network input from one crop or a sequence / array of crops."""
@@ -101,23 +105,18 @@ class PosePredictor:
 
     def predict_prepared(self, batch) -> np.ndarray:
         """(N, 3) angles for an already prepared float32 batch."""
-        return self._forward(tf.convert_to_tensor(batch, tf.float32)).numpy()
+        return self._predict(batch)[0]
+
+    def _predict(self, batch):
+        outputs = self._forward(tf.convert_to_tensor(batch, tf.float32))
+        return [o.numpy() for o in outputs] if isinstance(outputs, (list, tuple)) else [outputs.numpy()]
 
     def predict_members(self, crops):
         """(angles, members) for a sequence of crops: the (N, 3) output, exactly as ``__call__``
         gives it, and a fusion's (N, M, 3) member outputs from the same forward pass (their
         disagreement is an uncertainty estimate); members is None for a single model."""
-        if not isinstance(self.model, (FSANet, SSRNetMD)) and self._forward_members is None:
-            average = self.inference_model.get_layer("average")
-            both = keras.Model(self.inference_model.input, [average.output, *average.input])
-            self._forward_members = tf.function(
-                lambda images: both(images, training=False), autograph=False,
-                input_signature=[tf.TensorSpec((None, self.image_size, self.image_size, 3), tf.float32)],
-            ).get_concrete_function()
-        if self._forward_members is None:
-            return self(list(crops)), None
-        fused, *members = self._forward_members(tf.convert_to_tensor(self.prepare(list(crops)), tf.float32))
-        return fused.numpy(), np.stack([m.numpy() for m in members], axis=1)
+        angles, *members = self._predict(self.prepare(list(crops)))
+        return angles, np.stack(members, axis=1) if members else None
 
     def __call__(self, crops) -> np.ndarray:
         """(3,) for one crop, (N, 3) for several; columns are yaw, pitch, roll."""
