@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from fsanet import runtime
 from fsanet.biwi import (MARGIN, PROTOCOLS, TRAIN_VIDEOS, BoxRules, choose_face, list_videos, pair_frames,
                          read_frame, read_pose_file, read_split, split_videos)
 from fsanet.crop import IMAGE_SIZE, crop_and_resize
@@ -65,6 +66,11 @@ _worker_detector = None
 def _init_worker(detector_factory):
     global _worker_detector
     _worker_detector = detector_factory()
+
+
+def _init_spawned_worker(detector_factory):
+    runtime.quiet_tensorflow()  # a fresh interpreter, where MTCNN would import TensorFlow loudly
+    _init_worker(detector_factory)
 
 
 def _detect(task):
@@ -138,7 +144,7 @@ def prepare(input_dir, output_dir, protocol, seed=0, train_videos=TRAIN_VIDEOS, 
         results = map(_detect, tasks)
     else:  # spawn: TensorFlow does not survive a fork
         pool = ProcessPoolExecutor(workers, multiprocessing.get_context("spawn"),
-                                   initializer=_init_worker, initargs=(detector_factory,))
+                                   initializer=_init_spawned_worker, initargs=(detector_factory,))
         results = pool.map(_detect, tasks)
     sets = {name: ([], []) for name in _outputs(output_dir, protocol)}
     reports = []

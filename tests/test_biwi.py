@@ -3,9 +3,11 @@ matrices, the box rules of both protocols (thresholds, jump rule, the authors' s
 box reuse, face choice), the recorded split, broken frames; and the real MTCNN that preparation uses,
 on a real face pasted into frames."""
 
-import argparse
 import hashlib
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -13,10 +15,14 @@ import pytest
 
 from fsanet.biwi import PROTOCOLS, BoxRules, choose_face, list_videos, read_pose_file, split_videos
 from fsanet.biwi_prepare import prepare
-from fsanet.commands.prepare_biwi import add_arguments, run, summary_lines
+from fsanet.cli import run_command
+from fsanet.commands.prepare_biwi import summary_lines
 from fsanet.crop import crop_and_resize, detection_box, landmark_crop
 from fsanet.data import DatasetError, load_pose_npz
 from fsanet.detectors import Face, MTCNNCascadeDetector
+from test_package import assert_quiet, clean_env
+
+ROOT = Path(__file__).resolve().parent.parent
 
 WIDTH, HEIGHT = 640, 480
 
@@ -245,24 +251,19 @@ def test_broken_frames_are_skipped_and_named(scripted_tree, tmp_path):
     assert not (tmp_path / "strict").exists()
 
 
-def run_command_line(argv):
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
 def test_wrong_or_empty_folders_give_clear_errors(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     (tmp_path / "one" / "01").mkdir(parents=True)
     for folder, protocol, message in [("empty", "1", "empty: no BIWI video folders"),
                                       ("nope", "2", "nope: not a directory"),
                                       ("one", "2", "cannot put 16 of 1 videos in the training set")]:
-        with pytest.raises(DatasetError, match=message):
-            run_command_line(["--input", str(tmp_path / folder), "--output-dir", str(tmp_path / "o"),
-                              "--protocol", protocol])
+        assert run_command("prepare-biwi", ["--input", str(tmp_path / folder), "--output-dir",
+                                            str(tmp_path / "o"), "--protocol", protocol]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and message in err and len(err.splitlines()) == 1
     with pytest.raises(SystemExit):
-        run_command_line(["--input", "x", "--output-dir", "o", "--protocol", "1", "--workers", "0"])
-    assert "--workers: must be at least 1, got 0" in capsys.readouterr().err
+        run_command("prepare-biwi", ["--input", "x", "--output-dir", "o", "--protocol", "1", "--workers", "0"])
+    assert "argument --workers: invalid positive integer value: '0'" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
 
@@ -331,18 +332,23 @@ def test_crop_box_is_the_detectors_box_widened_without_squaring(shared, tmp_path
                                            for image, box in zip(frames, boxes)])
 
 
-def test_command_with_mtcnn_in_worker_processes(shared, tmp_path, capsys):
-    """The command, its workers' MTCNN fed RGB: a real face pasted into 640x480 frames is found in
-    every frame, and the labels come through."""
+def test_command_with_mtcnn_in_worker_processes(shared, tmp_path):
+    """``fsanet prepare-biwi`` with MTCNN fed RGB in two spawned workers: a real face pasted into
+    640x480 frames is found in every frame, the labels come through, and the workers' TensorFlow
+    start-up stays quiet."""
     root = tmp_path / "hpdb"
     for video in ("01", "02"):
         for n, image in enumerate(pasted_face_frames(shared, [150 + 100 * (video == "02") + 30 * n
                                                               for n in range(2)])):
             write_frame(root / video, n, image, (10.0 * n, -5.0, 3.0))
-    assert run_command_line(["--input", str(root), "--output-dir", str(tmp_path / "out"), "--protocol", "1",
-                             "--workers", "2", "--detector-rgb"]) == 0
-    out = capsys.readouterr().out
-    assert "kept 4 frames of 2 videos: 4 with their own face" in out and "4 frames, 0 outside ±99°" in out
+    result = subprocess.run([sys.executable, "-m", "fsanet", "prepare-biwi", "--input", str(root),
+                             "--output-dir", str(tmp_path / "out"), "--protocol", "1", "--workers", "2",
+                             "--detector-rgb"], cwd=ROOT, env=clean_env(), capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "kept 4 frames of 2 videos: 4 with their own face" in result.stdout
+    assert "4 frames, 0 outside ±99°" in result.stdout
+    assert_quiet(result.stderr)
     images, poses = load_pose_npz(tmp_path / "out" / "BIWI_noTrack.npz")
     rgb = MTCNNCascadeDetector(rgb=True)
     frame = pasted_face_frames(shared, [150])[0]

@@ -1,4 +1,4 @@
-"""Prepare BIWI (the raw ``hpdb`` folders) into the authors' npz files, protocol 1 or 2.
+"""Prepare BIWI (its raw hpdb video folders) into the authors' npz files, protocol 1 or 2.
 
     fsanet prepare-biwi --input hpdb --protocol 1 --output-dir data
         -> data/BIWI_noTrack.npz                               (protocol 1's test set)
@@ -13,16 +13,10 @@ frames are skipped and named (``--strict``: stop).
 
 from __future__ import annotations
 
-import argparse
 from collections import Counter
 from pathlib import Path
 
-
-def _positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+from fsanet.commands import positive_int
 
 
 def add_arguments(parser):
@@ -33,7 +27,7 @@ def add_arguments(parser):
     parser.add_argument("--output-dir", required=True, type=Path)
     parser.add_argument("--protocol", required=True, type=int, choices=sorted(PROTOCOLS))
     parser.add_argument("--seed", type=int, default=0, help="protocol 2: seed of the video split")
-    parser.add_argument("--train-videos", type=_positive_int, default=TRAIN_VIDEOS,
+    parser.add_argument("--train-videos", type=positive_int, default=TRAIN_VIDEOS,
                         help="protocol 2: videos in the training set (16 of 24: 70/30)")
     parser.add_argument("--split", type=Path, help="protocol 2: reuse this recorded BIWI_split.json")
     parser.add_argument("--detector-rgb", action="store_true",
@@ -41,10 +35,10 @@ def add_arguments(parser):
     parser.add_argument("--box-rules", choices=BOX_RULES, default="authors",
                         help="authors: their scripts' stale boxes and per-video zero box (default); "
                              "clean: only each frame's own confident face, state reset per video")
-    parser.add_argument("--workers", type=_positive_int, default=None,
+    parser.add_argument("--workers", type=positive_int, default=None,
                         help="processes (default: all cores)")
     parser.add_argument("--strict", action="store_true", help="fail on the first bad frame")
-    parser.add_argument("--image-size", type=_positive_int, default=IMAGE_SIZE)
+    parser.add_argument("--image-size", type=positive_int, default=IMAGE_SIZE)
 
 
 def _reason(why):
