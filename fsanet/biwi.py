@@ -108,8 +108,8 @@ class BoxRules:
     (its own box), ``"stale"`` (no confident face: the last confident box), ``"reused"`` (protocol
     2: the last kept box) or the reason the frame is dropped.
 
-    ``authors`` rules reproduce what the scripts' variables do, since that decides which frames
-    the published sets contain:
+    ``authors=True`` (the default) reproduces what the scripts' variables do, since that decides
+    which frames the published sets contain:
 
     - the last confident box is never reset, so a frame with faces but none confident is cropped
       with the latest frame's confident box, from an earlier video or a dropped frame too; the
@@ -124,9 +124,9 @@ class BoxRules:
     confident face (they stop with a NameError) and protocol 2's reuse of the zero box (they crop
     the top-left pixel).
 
-    ``clean`` rules forget both boxes at each video and use only confident faces: a frame without
-    one is dropped (protocol 1) or reuses the last kept box of its video (protocol 2), and a video's
-    first kept box is not jump-tested.
+    ``authors=False`` (``--box-rules clean``) forgets both boxes at each video and uses only
+    confident faces: a frame without one is dropped (protocol 1) or reuses the last kept box of its
+    video (protocol 2), and a video's first kept box is not jump-tested.
     """
 
     def __init__(self, protocol, authors=True):
