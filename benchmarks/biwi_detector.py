@@ -23,14 +23,13 @@ import cv2
 import numpy as np
 import scipy.io
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from fsanet import runtime
+from fsanet.biwi import MARGIN, PROTOCOLS, choose_face
+from fsanet.crop import landmark_crop
+from fsanet.data import pair_type1_files
+from fsanet.detectors import Face, MTCNNCascadeDetector, MTCNNDetector
 
-from fsanet import runtime  # noqa: E402
-from fsanet.biwi import MARGIN, PROTOCOLS, choose_face  # noqa: E402
-from fsanet.crop import landmark_crop  # noqa: E402
-from fsanet.data import pair_type1_files  # noqa: E402
-from fsanet.detectors import Face, MTCNNCascadeDetector, MTCNNDetector  # noqa: E402
+MTCNN_009_RUNNER = Path(__file__).resolve().parent / "mtcnn_009.py"
 
 WIDTH, HEIGHT = 640, 480
 PLACES = ((60, 40), (230, 130), (400, 200))  # top-left corners (x, y)
@@ -53,7 +52,7 @@ def run_009(source, frames, rgb):
     with tempfile.TemporaryDirectory() as tmp:
         np.savez(Path(tmp) / "frames.npz", frames=np.stack([f[..., ::-1] if rgb else f for f in frames]))
         start = time.perf_counter()
-        subprocess.run([sys.executable, str(ROOT / "benchmarks" / "mtcnn_009.py"), str(source),
+        subprocess.run([sys.executable, str(MTCNN_009_RUNNER), str(source),
                         str(Path(tmp) / "frames.npz"), str(Path(tmp) / "faces.json")], check=True,
                        stderr=subprocess.DEVNULL)
         seconds = time.perf_counter() - start  # includes the process start: not comparable
