@@ -112,7 +112,7 @@ def apply_box_rules(video, frames, rules, image_size=IMAGE_SIZE):
             try:
                 crop = crop_and_resize(read_frame(frame.path), box, image_size)
             except SampleError as e:
-                raise DatasetError(f"{frame.path}: {e} (read again to crop with another frame's box)")
+                raise DatasetError(f"{frame.path}: {e} (read again to crop with another frame's box)") from None
         crops.append(crop)
         poses.append(frame.pose)
         report["kept"] += 1
