@@ -30,6 +30,7 @@ COMMANDS = {
     "plot": "fsanet.commands.plot",
     "heatmaps": "fsanet.commands.heatmaps",
     "prepare-type1": "fsanet.commands.prepare_type1",
+    "prepare-biwi": "fsanet.commands.prepare_biwi",
     "make-synthetic": "fsanet.commands.make_synthetic",
     "train": "fsanet.commands.train",
 }
