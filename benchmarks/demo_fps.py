@@ -58,12 +58,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--video", required=True)
     parser.add_argument("--setup", type=setup, action="append",
-                        help="DETECTOR:N, detection every N frames (default: dlib:5); repeatable")
+                        help="DETECTOR:N, detection every N frames (default: dlib:10, the demo's); repeatable")
     parser.add_argument("--model", default="fusion")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-video", action="store_true", help="data only, no annotated video")
     args = parser.parse_args()
-    setups = args.setup or [("dlib", 5)]
+    setups = args.setup or [("dlib", 10)]
     predictor = PosePredictor(resolve_model(args.model), normalize=True)
     detectors = {name: make_detector(name) for name, _ in setups}
     runs = {s: [] for s in setups}

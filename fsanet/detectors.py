@@ -120,6 +120,7 @@ class DlibCNNDetector:
 DETECTORS = {"mtcnn": MTCNNDetector, "dlib": DlibDetector, "dlib_cnn": DlibCNNDetector}
 """Detector name -> class; the demo's ``--detector`` choices."""
 
+
 def default_detector(kind) -> str:
     """The demo's detector for a kind of input (``fsanet.video.Source.kind``), chosen with
     ``benchmarks/detectors.py`` (README, Demo): on video ``dlib`` finds the face in every frame of

@@ -111,4 +111,5 @@ def draw_cube(image, yaw, pitch, roll, center, size, thickness=2):
 
 
 DRAWINGS = {"axes": draw_axes, "cube": draw_cube}
-"""How a pose can be drawn (the demo's ``--style``): function(image, yaw, pitch, roll, center, size, thickness)."""
+"""How a pose can be drawn (the demo's ``--style``): name -> f(image, yaw, pitch, roll, center, size,
+thickness), drawing in place."""

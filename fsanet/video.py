@@ -115,7 +115,8 @@ class Source:
                 except InputError as e:
                     print(f"error: {e}", file=sys.stderr)
         else:
-            yield from prefetched(self._decoded())
+            # a camera's frames are live: read at most one ahead, so none waits long
+            yield from prefetched(self._decoded(), depth=1 if self.kind == "camera" else 4)
 
     def _decoded(self):
         count, self.decode_seconds = 0, 0.0

@@ -57,7 +57,7 @@ def test_obama_has_one_track_and_a_row_per_frame(obama_run):
     rows = read_records(obama_run / "obama.csv")
     assert len(rows) == 158 and frames_of(rows) == list(range(158))
     assert {r["track"] for r in rows} == {0}
-    assert [r["frame"] for r in rows if r["detected"]] == list(range(0, 158, 5))  # --every 5
+    assert [r["frame"] for r in rows if r["detected"]] == list(range(0, 158, 10))  # --every 10
     assert {r["source"] for r in rows} == {"obama"}
     np.testing.assert_allclose([r["time"] for r in rows], np.arange(158) / 25.0, atol=1e-4)
     for row in rows[::20]:

@@ -56,6 +56,17 @@ def test_boxes_are_carried_at_the_faces_velocity():
     np.testing.assert_allclose([b[1:] for b in carried], [[50, 60, 60]] * 4)
 
 
+def test_a_face_moving_beyond_its_box_overlap_keeps_its_id():
+    """60 px between detections for an 80 px face: IoU 0.14, below min_iou; the distance pass
+    (one box size, similar size) still continues the track, also for a new track without velocity."""
+    tracker = FaceTracker()
+    ids = {tracker.update([Detection((60 * step, 100, 80, 80))])[0].id for step in range(6)}
+    assert ids == {0}
+    far = tracker.update([Detection((600, 100, 80, 80))])[0]  # 4 box sizes from the prediction
+    small = tracker.update([Detection((420, 100, 40, 40))])[0]  # near, but half the size
+    assert (far.id, small.id) == (1, 2)
+
+
 def test_a_missed_face_is_hidden_kept_then_ended():
     tracker = FaceTracker(max_missed=3)
     first = tracker.update([Detection((0, 0, 50, 50))])[0]

@@ -15,8 +15,19 @@ from pathlib import Path
 from fsanet.commands import non_negative_int, positive_int
 from fsanet.detectors import DETECTORS
 from fsanet.pose import DRAWINGS
+from fsanet.records import SUFFIXES
 
 
+
+
+def data_file(text):
+    """argparse type: a path ending in .csv or .jsonl (checked before the model loads)."""
+    if Path(text).suffix.lower() not in SUFFIXES:
+        raise ValueError(text)
+    return Path(text)
+
+
+data_file.__name__ = "data file name (.csv or .jsonl)"
 
 
 def add_arguments(parser):
@@ -31,11 +42,12 @@ def add_arguments(parser):
     parser.add_argument("--protocol", default="300W_LP", help="300W_LP (default) or BIWI weights")
     parser.add_argument("--detector", choices=list(DETECTORS),
                         help="face detector (default: dlib for videos and cameras, mtcnn for photos)")
-    parser.add_argument("--every", type=positive_int, default=5,
-                        help="videos: detect every N frames, carry the face tracks in between (default 5)")
+    parser.add_argument("--every", type=positive_int, default=10,
+                        help="videos: detect every N frames, carry the face tracks in between "
+                             "(default 10; the authors' demo used 5)")
     parser.add_argument("--detection-width", type=non_negative_int, default=640,
                         help="detect on a copy at most this wide (0: full frame)")
-    parser.add_argument("--data", type=Path,
+    parser.add_argument("--data", type=data_file,
                         help="write per-frame data for every face to this .csv or .jsonl file")
     parser.add_argument("--smooth", action="store_true",
                         help="smooth the angles per face track over time (One-Euro filter); the data "
@@ -49,6 +61,7 @@ def add_arguments(parser):
 
 def run(args) -> int:
     import cv2
+    import numpy as np
 
     from fsanet.annotate import PoseAnnotator, run_source
     from fsanet.detectors import default_detector, make_detector
@@ -74,6 +87,8 @@ def run(args) -> int:
         pass  # TensorFlow already runs in this process (called from Python): keep its thread pools
     model = resolve_model(args.model, args.protocol)
     predictor = PosePredictor(model, normalize=True)
+    predictor.predict_members([np.zeros((64, 64, 3), np.uint8)])  # TF optimises the graph on its
+    # first call (about a second): done here, before the frames and their FPS clock start
     detectors = {}
     show = not args.no_display and display_available()
     single = len(sources) == 1 and status == 0
