@@ -1,0 +1,54 @@
+"""The one model-spec resolver: every command that takes a model (``train --init``, ``test``, the demo,
+``export``, the heatmaps) turns its argument into a model here.
+
+A spec is a released model's name or alias (variant or fusion, with the protocol saying whose
+checkpoint), ``fusion:a,b,c`` (the plain average of several specs), one of our ``.keras`` files
+(loaded with ``safe_mode``) or one of the authors' ``.h5`` files (its variant is recognised).
+"""
+
+from __future__ import annotations
+
+import os
+
+from fsanet.errors import FSANetError
+from fsanet.variants import ALIASES, FUSIONS, VARIANTS
+
+
+class ModelSpecError(FSANetError, ValueError):
+    """A model argument that names nothing loadable; the message says what was expected."""
+
+
+def load_keras_model(path):
+    """One of our ``.keras`` files, loaded with ``safe_mode``; a clear error for anything else."""
+    import keras
+    import fsanet.layers  # noqa: F401  (registers the layers before deserialising)
+    import fsanet.models  # noqa: F401
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ModelSpecError(f"{path}: model file not found")
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except Exception as e:  # Keras raises many types for unreadable files
+        raise ModelSpecError(f"{path}: not a readable .keras model ({type(e).__name__}: {e})") from None
+
+
+def resolve_model(spec, protocol: str = "300W_LP"):
+    """A Keras model from any model spec (see the module docstring)."""
+    from fsanet.models import build_fusion, build_variant
+    from fsanet.pretrained import load_pretrained
+    from fsanet.weights import identify_variant, load_authors_weights, read_weight_file
+    spec = os.fspath(spec)
+    if spec.startswith("fusion:"):
+        members = [resolve_model(p, protocol) for p in spec[len("fusion:"):].split(",") if p]
+        if len(members) < 2:
+            raise ModelSpecError(f"{spec}: a fusion needs at least two comma-separated models")
+        return build_fusion(members, name="fusion_of_files")
+    if spec.endswith(".keras"):
+        return load_keras_model(spec)
+    if spec.endswith(".h5"):
+        variant = identify_variant(read_weight_file(spec), spec)
+        return load_authors_weights(build_variant(variant), spec)
+    if spec in ALIASES or spec in VARIANTS or spec in FUSIONS:
+        return load_pretrained(spec, protocol)
+    raise ModelSpecError(f"{spec!r} is neither a released model ({', '.join(sorted(ALIASES))}, "
+                         f"{', '.join(sorted(FUSIONS))}) nor a .keras / .h5 file")

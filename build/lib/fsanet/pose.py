@@ -1,0 +1,74 @@
+"""The angle convention, in one place.
+
+Everything in this project is ``[yaw, pitch, roll]`` in degrees, the authors' label order.
+300W-LP / AFLW2000 store ``Pose_Para[0:3]`` = pitch, yaw, roll in radians.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+ANGLES = ("yaw", "pitch", "roll")
+VALUE_RANGE = 99.0
+"""Angles the network can express (SSR's V) and the authors' data filter: |angle| <= 99 degrees."""
+
+
+def pose_from_pose_para(pose_para) -> np.ndarray:
+    """[yaw, pitch, roll] degrees from a 300W-LP / AFLW2000 ``Pose_Para`` (pitch, yaw, roll, ... rad)."""
+    pitch, yaw, roll = np.asarray(pose_para, dtype=np.float64).ravel()[:3] * 180.0 / np.pi
+    return np.array([yaw, pitch, roll])
+
+
+def pose_from_biwi_rotation(matrix) -> np.ndarray:
+    """[yaw, pitch, roll] degrees from a BIWI ``frame_XXXXX_pose.txt`` rotation (SPEC §5).
+
+    The file's 3x3 matrix is read transposed, then decomposed as Rz(-roll) Ry(-yaw) Rx(pitch).
+    """
+    r = np.asarray(matrix, dtype=np.float64).reshape(3, 3).T
+    roll = -np.arctan2(r[1, 0], r[0, 0])
+    yaw = -np.arctan2(-r[2, 0], np.hypot(r[2, 1], r[2, 2]))
+    pitch = np.arctan2(r[2, 1], r[2, 2])
+    return np.degrees([yaw, pitch, roll])
+
+
+def rotation_from_pose(yaw, pitch, roll) -> np.ndarray:
+    """The head's rotation in camera coordinates (x right, y down, z towards the camera) whose
+    projected axes are exactly those ``axis_endpoints`` draws: columns are the head's x, y, z axes."""
+    p, y, r = np.radians(pitch), -np.radians(yaw), np.radians(roll)
+    cp, sp, cy, sy, cr, sr = np.cos(p), np.sin(p), np.cos(y), np.sin(y), np.cos(r), np.sin(r)
+    rx = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])
+    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+    rz = np.array([[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]])
+    return rx @ ry @ rz
+
+
+def mean_absolute_error(predictions, targets) -> np.ndarray:
+    """Per-angle MAE (yaw, pitch, roll) followed by their mean, as the paper's tables report."""
+    per_angle = np.mean(np.abs(np.asarray(predictions) - np.asarray(targets)), axis=0)
+    return np.append(per_angle, per_angle.mean())
+
+
+def axis_endpoints(yaw, pitch, roll, center, size):
+    """End points of the x (red), y (green), z (blue) head axes in image coordinates.
+
+    The Hopenet convention the authors draw with (SPEC §8): pitch p, yaw y = -yaw, roll r in radians;
+    image y grows downwards, hence the signs.
+    """
+    p, y, r = np.radians(pitch), -np.radians(yaw), np.radians(roll)
+    cx, cy = center
+    x_axis = (cx + size * np.cos(y) * np.cos(r),
+              cy + size * (np.cos(p) * np.sin(r) + np.cos(r) * np.sin(p) * np.sin(y)))
+    y_axis = (cx - size * np.cos(y) * np.sin(r),
+              cy + size * (np.cos(p) * np.cos(r) - np.sin(p) * np.sin(y) * np.sin(r)))
+    z_axis = (cx + size * np.sin(y), cy - size * np.cos(y) * np.sin(p))
+    return x_axis, y_axis, z_axis
+
+
+def draw_axes(image, yaw, pitch, roll, center, size, thickness=3):
+    """Draw the head axes onto a BGR image in place (red x, green y, blue z)."""
+    origin = tuple(int(round(c)) for c in center)
+    for end, colour in zip(axis_endpoints(yaw, pitch, roll, center, size),
+                           ((0, 0, 255), (0, 255, 0), (255, 0, 0))):
+        cv2.line(image, origin, tuple(int(round(c)) for c in end), colour, thickness)
+    return image

@@ -1,0 +1,181 @@
+"""Training with the authors' recipe (SPEC §6): data, schedule, checkpoints, exact resume.
+
+A run folder holds ``config.json`` (the resolved config), ``last.keras`` (model and optimizer after
+the last finished epoch), ``best.keras`` (best validation MAE), ``history.csv``, ``state.json`` and,
+when done, ``final.keras`` (the last epoch's model: what the authors released). Each file is written
+atomically; ``state.json`` goes last, so it only ever points at complete checkpoints.
+
+Resuming loads ``last.keras`` (weights and optimizer state) and continues at the next epoch. The
+data order and augmentation depend only on (seed, epoch, sample), and TensorFlow runs with op
+determinism, so a resumed run ends with the weights of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from fsanet.augment import steps_per_epoch, training_dataset
+from fsanet.config import ExperimentConfig, from_dict
+from fsanet.data import DatasetError, load_pose_sets
+from fsanet.errors import FSANetError
+from fsanet.io import atomic_write, write_json
+from fsanet.model_spec import resolve_model
+from fsanet.models import build_variant
+from fsanet.variants import get_variant
+
+
+class TrainingError(FSANetError, ValueError):
+    """A run that cannot start or resume; the message says why."""
+
+
+def training_data(config: ExperimentConfig, data_dir):
+    """(x_train, y_train, x_val, y_val): validation files, or a seeded split of the training set."""
+    data = config.data
+    x, y, _ = load_pose_sets([Path(data_dir) / f for f in data.train], data.angle_filter, "training")
+    if data.validation:
+        x_val, y_val, _ = load_pose_sets([Path(data_dir) / f for f in data.validation],
+                                         data.angle_filter, "validation")
+        return x, y, x_val, y_val
+    if data.validation_split <= 0:
+        raise DatasetError("no validation files and validation_split is 0")
+    order = np.random.default_rng(config.training.seed).permutation(len(x))
+    n_train = int(len(x) * (1 - data.validation_split))
+    if n_train < 1 or n_train == len(x):
+        raise DatasetError(f"{len(x)} training samples cannot be split {data.validation_split:g} for validation")
+    train, val = order[:n_train], order[n_train:]
+    return x[train], y[train], x[val], y[val]
+
+
+def learning_rate(training, epoch):
+    """The step schedule: lr x factor at each decay epoch reached (epochs count from 0)."""
+    decays = sum(epoch >= e for e in training.lr_decay_epochs)
+    return training.learning_rate * training.lr_decay_factor ** decays
+
+
+def initial_model(config: ExperimentConfig):
+    """A fresh (seeded) model, or the one ``config.init`` names to fine-tune from: ``authors`` (the
+    released checkpoint of this variant and protocol) or any model spec (``fsanet.model_spec``)."""
+    from fsanet.pretrained import load_pretrained
+    init = config.init
+    if init is None:
+        keras.utils.set_random_seed(config.training.seed)
+        return build_variant(config.model)
+    if init == "authors":
+        return load_pretrained(config.model, config.protocol)
+    model = resolve_model(init, config.protocol)
+    found, expected = getattr(model, "variant_name", None), get_variant(config.model).name
+    if found != expected:
+        raise TrainingError(f"{init}: holds {found or 'an unknown model'}, not {expected}")
+    return model
+
+
+def compile_model(model, config):
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.training.learning_rate),
+                  loss="mean_absolute_error", metrics=[keras.metrics.MeanAbsoluteError(name="mae")])
+    return model
+
+
+class RunCheckpoint(keras.callbacks.Callback):
+    """After every epoch: last.keras, best.keras (by validation MAE), history.csv, then state.json."""
+
+    def __init__(self, run_dir: Path, state: dict):
+        super().__init__()
+        self.run_dir, self.state = run_dir, state
+
+    def on_epoch_end(self, epoch, logs=None):
+        lr = keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
+        logs = dict(logs or {}, epoch=epoch, learning_rate=float(lr))
+        row = {k: float(v) for k, v in logs.items()}
+        row["epoch"] = epoch
+        self.state["history"].append(row)
+        save_model(self.model, self.run_dir / "last.keras")
+        val = row.get("val_mae")
+        if val is not None and (self.state["best_val_mae"] is None or val < self.state["best_val_mae"]):
+            self.state.update(best_val_mae=val, best_epoch=epoch)
+            save_model(self.model, self.run_dir / "best.keras")
+        write_history(self.run_dir / "history.csv", self.state["history"])
+        self.state["epochs_done"] = epoch + 1
+        write_json(self.run_dir / "state.json", self.state)
+
+
+def save_model(model, path: Path):
+    """``model.save`` to a temporary ``.keras`` name, then rename: never a half-written model."""
+    tmp = path.with_name(f".{path.stem}.partial.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def write_history(path, history):
+    keys = sorted({k for row in history for k in row} - {"epoch"})
+    text = io.StringIO()
+    writer = csv.DictWriter(text, ["epoch"] + keys)
+    writer.writeheader()
+    writer.writerows(history)
+    with atomic_write(path) as f:
+        f.write(text.getvalue().encode())
+
+
+def _comparable(config_dict):
+    """A config as JSON would round-trip it, without ``training.epochs`` (a resume may extend a run)."""
+    config_dict = json.loads(json.dumps(config_dict))
+    config_dict["training"].pop("epochs")
+    return config_dict
+
+
+def train(config: ExperimentConfig, run_dir, data_dir="data", resume=False, strategy=None, verbose=1):
+    """Train one variant into ``run_dir``; returns the final state dict."""
+    if config.model not in config.members or len(config.members) != 1:
+        raise TrainingError(f"{config.model} is a fusion: train its members {config.members} one by one")
+    run_dir = Path(run_dir)
+    state_path = run_dir / "state.json"
+    if state_path.exists() and not resume:
+        raise TrainingError(f"{run_dir}: holds a run already; pass --resume to continue it "
+                            "or choose another output folder")
+    if resume and not state_path.exists():
+        raise TrainingError(f"{run_dir}: nothing to resume (no state.json)")
+    tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(config.training.seed)
+    strategy = strategy or tf.distribute.get_strategy()
+    x, y, x_val, y_val = training_data(config, data_dir)
+    t = config.training
+    if resume:
+        state = json.loads(state_path.read_text())
+        saved = json.loads((run_dir / "config.json").read_text())
+        if _comparable(saved) != _comparable(config.to_dict()):
+            raise TrainingError(f"{run_dir}: the config differs from the interrupted run's "
+                                "(only training.epochs may change on resume)")
+        with strategy.scope():
+            model = keras.saving.load_model(run_dir / "last.keras", safe_mode=True)
+        first_epoch = state["epochs_done"]
+    else:
+        with strategy.scope():
+            model = compile_model(initial_model(config), config)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(run_dir / "config.json", config.to_dict())
+        state = {"model": get_variant(config.model).name, "epochs_done": 0, "best_val_mae": None,
+                 "best_epoch": None, "history": [], "train_samples": len(x), "validation_samples": len(x_val)}
+        first_epoch = 0
+    if first_epoch < t.epochs:
+        dataset = training_dataset(x, y, t.batch_size, t.seed, first_epoch, t.augmentation, epochs=t.epochs)
+        validation = tf.data.Dataset.from_tensor_slices((x_val.astype(np.float32), y_val)).batch(128)
+        schedule = keras.callbacks.LearningRateScheduler(lambda epoch: learning_rate(t, epoch))
+        model.fit(dataset, epochs=t.epochs, initial_epoch=first_epoch,
+                  steps_per_epoch=steps_per_epoch(len(x), t.batch_size), validation_data=validation,
+                  shuffle=False,
+                  callbacks=[schedule, RunCheckpoint(run_dir, state)], verbose=verbose)
+    save_model(model, run_dir / "final.keras")
+    state["finished"] = True
+    write_json(state_path, state)
+    return state
+
+
+def load_run_config(run_dir) -> ExperimentConfig:
+    return from_dict(json.loads((Path(run_dir) / "config.json").read_text()), Path(run_dir) / "config.json")
