@@ -51,10 +51,9 @@ def plot_yaw_bins(results: dict, test_set: str, path):
     for i, label in enumerate(labels):
         yaw_bins = results[label][test_set]["yaw_bins"]
         heights = [np.nan if yaw_bins[b]["mae"] is None else yaw_bins[b]["mae"] for b in bins]
-        axes.bar(np.arange(len(bins)) + (i - (len(labels) - 1) / 2) * width, heights, width, label=label)
-    counts = results[labels[0]][test_set]["yaw_bins"] if labels else {}
-    axes.set_xticks(range(len(bins)), [f"|yaw| {b}°\n({counts[b]['count']} samples)" if b in counts else b
-                                       for b in bins])
+        bars = axes.bar(np.arange(len(bins)) + (i - (len(labels) - 1) / 2) * width, heights, width, label=label)
+        axes.bar_label(bars, [f"n={yaw_bins[b]['count']}" for b in bins], fontsize=7)
+    axes.set_xticks(range(len(bins)), [f"|yaw| {b}°" for b in bins])
     axes.set_ylabel("MAE (degrees)")
     axes.set_title(f"{test_set}: error by |yaw|")
     axes.legend(fontsize="small")
