@@ -20,14 +20,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import scipy.io
 from tqdm import tqdm
 
 from fsanet.biwi import list_videos, pair_frames, read_pose_file
 from fsanet.crop import landmark_box
-from fsanet.data import DatasetError, SampleError, pair_type1_files, within_range
+from fsanet.data import DatasetError, SampleError, pair_type1_files, read_type1_labels, within_range
 from fsanet.evaluation import score
-from fsanet.pose import pose_from_pose_para
 
 BASELINES = ("dlib68",)
 """Methods evaluated on raw folders, by the name ``test --models`` takes."""
@@ -66,13 +64,11 @@ def _type1_samples(folder, failed):
     failed += [(p.name, why) for p, why in unpaired]
     for stem, jpg, mat in pairs:
         try:
-            labels = scipy.io.loadmat(str(mat))
-            pose = pose_from_pose_para(labels["Pose_Para"])
-            landmarks = np.asarray(labels["pt2d"], dtype=np.float64)
-        except Exception as e:  # scipy raises several types for corrupt files; KeyError for missing keys
-            failed.append((mat.name, f"unreadable label ({type(e).__name__})"))
+            pose, landmarks = read_type1_labels(mat)
+        except SampleError as e:
+            failed.append((mat.name, str(e)))
             continue
-        yield RawSample(stem, jpg, pose, landmarks)
+        yield RawSample(stem, jpg, pose, np.asarray(landmarks, dtype=np.float64))
 
 
 def _biwi_samples(folder, failed):

@@ -141,11 +141,8 @@ def pair_type1_files(directory):
     return pairs, unpaired
 
 
-def prepare_type1_sample(jpg, mat, image_size=IMAGE_SIZE):
-    """(crop uint8 (S, S, 3) BGR, pose [yaw, pitch, roll] degrees) of one sample, per SPEC §5."""
-    image = cv2.imread(os.fspath(jpg))
-    if image is None or image.size == 0:
-        raise SampleError("unreadable or truncated image")
+def read_type1_labels(mat):
+    """(pose [yaw, pitch, roll] degrees float64, landmarks pt2d 2 x K) of one sample's ``.mat``."""
     try:
         labels = scipy.io.loadmat(os.fspath(mat))
     except Exception as e:  # scipy raises several types for corrupt files
@@ -155,8 +152,17 @@ def prepare_type1_sample(jpg, mat, image_size=IMAGE_SIZE):
     pose = pose_from_pose_para(labels["Pose_Para"])
     if not np.isfinite(pose).all():
         raise SampleError("NaN or infinite pose label")
+    return pose, labels["pt2d"]
+
+
+def prepare_type1_sample(jpg, mat, image_size=IMAGE_SIZE):
+    """(crop uint8 (S, S, 3) BGR, pose [yaw, pitch, roll] degrees) of one sample, per SPEC §5."""
+    image = cv2.imread(os.fspath(jpg))
+    if image is None or image.size == 0:
+        raise SampleError("unreadable or truncated image")
+    pose, pt2d = read_type1_labels(mat)
     try:
-        crop = landmark_crop(image, labels["pt2d"], size=image_size)
+        crop = landmark_crop(image, pt2d, size=image_size)
     except ValueError as e:
         raise SampleError(str(e)) from None
     return crop, pose

@@ -7,8 +7,9 @@
   predicted one, θ = arccos((tr(R_pᵀ R_t) - 1) / 2), computed as 2·arcsin(‖R_p - R_t‖_F / (2√2)),
   which is the same angle and stays accurate for small errors. R = ``fsanet.pose.rotation_from_pose``.
 - **MAEV** (vector error): for each head axis (the columns x, y, z of R: right, down, forward), the
-  angle between its predicted and true directions, arccos(v_p · v_t); MAEV is the mean over samples
-  of the three, also reported per axis.
+  angle between its predicted and true directions, arccos(v_p · v_t), computed as
+  2·arcsin(‖v_p - v_t‖ / 2) (the same angle, accurate for small errors); MAEV is the mean over
+  samples of the three, also reported per axis.
 
 No 180° / 360° "wrap" leniency anywhere: an angle difference is the plain difference of the two
 values, and the rotation errors are what the angles say.
@@ -42,8 +43,8 @@ def geodesic_errors(predictions, targets) -> np.ndarray:
 
 def axis_errors(predictions, targets) -> np.ndarray:
     """Per sample (rows) and head axis x, y, z (columns), degrees between predicted and true axis."""
-    cosines = np.einsum("nij,nij->nj", _rotations(predictions), _rotations(targets))
-    return np.degrees(np.arccos(np.clip(cosines, -1.0, 1.0)))
+    distances = np.linalg.norm(_rotations(predictions) - _rotations(targets), axis=1)
+    return np.degrees(2 * np.arcsin(np.clip(distances / 2, 0.0, 1.0)))
 
 
 def pose_errors(predictions, targets) -> dict:
