@@ -25,7 +25,7 @@ from tqdm import tqdm
 from fsanet.biwi import list_videos, pair_frames, read_pose_file
 from fsanet.crop import landmark_box
 from fsanet.data import DatasetError, SampleError, pair_type1_files, read_type1_labels, within_range
-from fsanet.evaluation import score
+from fsanet.evaluation import score, yaw_bin_masks
 
 BASELINES = ("dlib68",)
 """Methods evaluated on raw folders, by the name ``test --models`` takes."""
@@ -135,7 +135,10 @@ def evaluate_baseline(method, test_set: RawTestSet, progress=None) -> dict:
             missed.append(sample.name)
         predictions.append(None if pose is None else [float(v) for v in pose])
     found = [i for i, p in enumerate(predictions) if p is not None]
-    result = score(np.array([predictions[i] for i in found]), test_set.poses[found]) if found else \
-        dict.fromkeys(("yaw", "pitch", "roll", "mae", "geodesic", "maev"))
+    if found:
+        result = score(np.array([predictions[i] for i in found]), test_set.poses[found])
+    else:  # nothing to score: every measure is missing
+        result = dict(dict.fromkeys(("yaw", "pitch", "roll", "mae", "geodesic", "maev", "maev_axes")),
+                      yaw_bins={name: {"count": 0, "mae": None} for name in yaw_bin_masks(np.zeros((0, 3)))})
     return dict(result, predictions=predictions, missed=missed, faces_not_found=len(missed),
                 unreadable=unreadable, scored=len(found))

@@ -131,3 +131,16 @@ def test_raw_biwi_folder_and_the_angle_rule(shared, tmp_path, dlib68):
 def test_a_missing_landmark_model_is_named(tmp_path):
     with pytest.raises(BaselineError, match="nowhere.dat: landmark model file not found"):
         Dlib68(detector=lambda image: [], predictor_path=tmp_path / "nowhere.dat")
+
+
+def test_no_face_found_anywhere_is_reported_not_scored(shared, tmp_path):
+    from fsanet.evaluation import format_table
+    from fsanet.plots import write_plots
+    blind = Dlib68(detector=lambda image: [])
+    test_set = load_raw_test_set(shared / "data" / "aflw2000_samples", "AFLW2000")
+    result = evaluate_baseline(blind, test_set, progress=False)
+    assert result["scored"] == 0 and result["faces_not_found"] == 16 and result["mae"] is None
+    results = {"dlib68": {"size_mb": blind.size_mb, "AFLW2000": result}}
+    table = format_table(results, ["AFLW2000"], metrics=("geodesic",))
+    assert "no face found in 16 of 16 images (scored on the 0 found)" in table
+    assert len(write_plots(results, {}, {"AFLW2000": test_set.poses}, tmp_path)) == 2
