@@ -28,15 +28,13 @@ from pathlib import Path
 from fsanet.errors import FSANetError
 
 
-class TestArgumentError(FSANetError, ValueError):
-    """A combination of flags (or preset values) that names nothing to evaluate."""
-
-    __test__ = False  # not a pytest test class
+class EvaluationInputError(FSANetError, ValueError):
+    """Flags (or preset values) that do not fit together; the message says which."""
 
 
 def _raw_test(text):
     """argparse type: ``NAME=DIR`` or ``DIR`` (named after its folder) -> (name, Path)."""
-    name, _, folder = text.rpartition("=") if "=" in text else ("", "", text)
+    name, _, folder = text.partition("=") if "=" in text else ("", "", text)
     folder = Path(folder)
     return name or folder.name, folder
 
@@ -88,19 +86,19 @@ def _plan(args, preset):
     not_run = {}
     if baselines and not raw:
         if args.models:
-            raise TestArgumentError(f"{', '.join(baselines)} needs whole images: give --raw-test "
+            raise EvaluationInputError(f"{', '.join(baselines)} needs whole images: give --raw-test "
                                     "with an AFLW2000 or BIWI hpdb folder")
         not_run = {b: "it needs the raw test folders: give --raw-dir" for b in baselines}
         baselines = []
     if raw and not baselines:
-        raise TestArgumentError("--raw-test / --raw-dir are read by baselines only "
+        raise EvaluationInputError("--raw-test / --raw-dir are read by baselines only "
                                 f"({', '.join(BASELINES)}); none is asked for")
     if tests and not networks:
-        raise TestArgumentError("--test npz files are read by models only; the baselines read --raw-test")
+        raise EvaluationInputError("--test npz files are read by models only; the baselines read --raw-test")
     if networks and not tests:
-        raise TestArgumentError("give --test npz files (or --preset) for " + ", ".join(networks))
+        raise EvaluationInputError("give --test npz files (or --preset) for " + ", ".join(networks))
     if not networks and not baselines:
-        raise TestArgumentError("give --preset, or --models with --test and/or --raw-test")
+        raise EvaluationInputError("give --preset, or --models with --test and/or --raw-test")
     return networks, baselines, tests, raw, not_run
 
 
