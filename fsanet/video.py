@@ -23,7 +23,6 @@ from fsanet.errors import FSANetError
 from fsanet.io import atomic_write
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
-DETECTORS = ("mtcnn", "dlib")
 
 
 class InputError(FSANetError, ValueError):
