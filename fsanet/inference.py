@@ -1,4 +1,4 @@
-"""Fast inference on face crops, one at a time or in batches, without ``model.predict``."""
+"""Fast inference on face crops, one at a time or in batches, on any backend (``fsanet.runtimes``)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from fsanet.models import FSANet, SSRNetMD, build_fusion
 from fsanet.pose import ANGLES
+from fsanet.runtimes import select_runner
 
 
 def configure_cpu_threads(intra_op=1, inter_op=2):
@@ -63,27 +64,20 @@ def minmax_normalize(crop):
 class PosePredictor:
     """Yaw, pitch, roll (degrees) of BGR face crops.
 
-    ``model`` is any FSA-Net, SSR-Net-MD or fusion model. Crops are HxWx3 BGR arrays of any size
-    (resized bilinearly to the model's input, as the authors did). ``normalize=True`` adds the
-    demos' per-crop min-max stretch; the networks themselves take raw 0..255 values.
+    ``model`` is any FSA-Net, SSR-Net-MD or fusion model, or an exported file opened as
+    ``fsanet.runtimes.ExportedModel``. Crops are HxWx3 BGR arrays of any size (resized bilinearly to
+    the model's input, as the authors did). ``normalize=True`` adds the demos' per-crop min-max
+    stretch; the networks themselves take raw 0..255 values.
 
-    The forward pass is one concrete ``tf.function`` of the BatchNorm-folded network, called
-    directly: ``model.predict`` costs tens of milliseconds of set-up per call and even the generic
-    ``tf.function`` dispatch about a millisecond, more than the network itself at batch 1.
+    ``backend`` is ``"keras"``, ``"onnxruntime"`` or ``"litert"`` (``fsanet.runtimes``); None takes the
+    fastest one whose converted file matches the Keras model (converted once and cached).
     """
 
-    def __init__(self, model, normalize=False):
+    def __init__(self, model, normalize=False, backend=None):
         self.model = model
         self.normalize = normalize
         self.image_size = model.input_shape[1]
-        self.inference_model = fold_batch_norm(model)
-        self._forward = tf.function(
-            self._call_inference_model, autograph=False,
-            input_signature=[tf.TensorSpec((None, self.image_size, self.image_size, 3), tf.float32)],
-        ).get_concrete_function()
-
-    def _call_inference_model(self, images):
-        return self.inference_model(images, training=False)
+        self.backend, self._forward = select_runner(model, backend)
 
     def prepare(self, crops) -> np.ndarray:
         """(N, S, S, 3) float32 network input from one crop or a sequence / array of crops."""
@@ -101,7 +95,9 @@ class PosePredictor:
 
     def predict_prepared(self, batch) -> np.ndarray:
         """(N, 3) angles for an already prepared float32 batch."""
-        return self._forward(tf.convert_to_tensor(batch, tf.float32)).numpy()
+        if len(batch) == 0:
+            return np.empty((0, 3), np.float32)
+        return self._forward(np.asarray(batch, np.float32))
 
     def __call__(self, crops) -> np.ndarray:
         """(3,) for one crop, (N, 3) for several; columns are yaw, pitch, roll."""

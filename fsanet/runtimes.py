@@ -1,0 +1,244 @@
+"""Runtimes for the pose networks: Keras itself, or an exported file under ONNX Runtime, LiteRT or
+TensorFlow (SavedModel).
+
+A runner is a callable from a float32 (N, 64, 64, 3) batch to (N, 3) angles (NumPy). Backends for a
+Keras model (``BACKENDS``): ``keras`` runs it directly; ``onnxruntime`` and ``litert`` convert it once
+(``fsanet.export``) into the cache, ``<cache>/exports/<model_digest>/<name>.<suffix>``, keyed by the
+SHA-256 of the model's architecture and weights, and every time a runner opens such a file it is
+checked against the Keras model on ``check_inputs()`` at batch 1 and 4 (max |difference|
+<= ``PARITY_DEGREES``): a file that fails is deleted and never used.
+
+The default backend is the first of ``FASTEST_FIRST`` that converts and passes that check: an order
+measured once by ``benchmarks/inference.py`` (LiteRT's XNNPACK kernels lead at batch 1 and 64 on the
+CPUs we measured), not re-timed at run time.
+
+Threads: FSA-Net's ops are small. Up to ``SMALL_BATCH`` images run on one thread (handing tiny ops to a
+second core costs more than it saves); larger batches use every core. ONNX Runtime's idle threads
+normally spin, waiting for work, which steals the core the rest of a pipeline (the video decoder, the
+face detector) needs: spinning is turned off.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from fsanet.export import SUFFIXES, ExportError, export, model_digest, read_metadata
+
+BACKENDS = ("keras", "onnxruntime", "litert")
+FASTEST_FIRST = ("litert", "onnxruntime", "keras")
+FILE_BACKENDS = {".onnx": "onnxruntime", ".tflite": "litert", "": "tensorflow"}
+"""The runtime of each exported file, by suffix ("" is a SavedModel folder)."""
+FORMAT_OF = {"onnxruntime": "onnx", "litert": "litert"}
+PARITY_DEGREES = 1e-3
+SMALL_BATCH = 8
+
+
+def check_inputs(image_size=64) -> np.ndarray:
+    """Four fixed random 0..255 images: the inputs on which a converted file must match Keras."""
+    return np.random.default_rng(0).uniform(0, 255, (4, image_size, image_size, 3)).astype(np.float32)
+
+
+class KerasRunner:
+    """One concrete ``tf.function`` of the BatchNorm-folded network, called directly:
+    ``model.predict`` costs tens of milliseconds of set-up per call and even the generic
+    ``tf.function`` dispatch about a millisecond, more than the network itself at batch 1."""
+
+    backend = "keras"
+
+    def __init__(self, model):
+        import tensorflow as tf
+        from fsanet.inference import fold_batch_norm
+        self.inference_model = fold_batch_norm(model)
+        size = model.input_shape[1]
+        self._forward = tf.function(
+            lambda images: self.inference_model(images, training=False), autograph=False,
+            input_signature=[tf.TensorSpec((None, size, size, 3), tf.float32)],
+        ).get_concrete_function()
+
+    def __call__(self, batch):
+        import tensorflow as tf
+        return self._forward(tf.convert_to_tensor(batch, tf.float32)).numpy()
+
+
+class _ByBatchSize:
+    """One runtime instance for small batches (one thread) and one for large (every core)."""
+
+    def __init__(self, make):
+        self._make = make
+        self._instances = {}
+
+    def _instance(self, batch_size):
+        threads = 1 if batch_size <= SMALL_BATCH else os.cpu_count() or 1
+        if threads not in self._instances:
+            self._instances[threads] = self._make(threads)
+        return self._instances[threads]
+
+
+class OnnxRuntimeRunner(_ByBatchSize):
+    backend = "onnxruntime"
+
+    def __init__(self, path):
+        try:
+            import onnxruntime
+        except ImportError:
+            raise ExportError("the onnxruntime backend needs the onnxruntime package") from None
+        self.path = Path(path)
+
+        def session(threads):
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            try:
+                return onnxruntime.InferenceSession(str(self.path), options,
+                                                    providers=["CPUExecutionProvider"])
+            except Exception as e:  # ONNX Runtime raises its own types for unreadable files
+                raise ExportError(f"{self.path}: not a readable ONNX model ({e})") from None
+        super().__init__(session)
+        self._instance(1)
+
+    def __call__(self, batch):
+        return self._instance(len(batch)).run(["pose"], {"image": np.asarray(batch, np.float32)})[0]
+
+
+class LiteRTRunner(_ByBatchSize):
+    backend = "litert"
+
+    def __init__(self, path):
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError:
+            raise ExportError("the litert backend needs the ai-edge-litert package") from None
+        self.path = Path(path)
+
+        def interpreter(threads):
+            try:
+                return _Interpreter(Interpreter(model_path=str(self.path), num_threads=threads))
+            except ValueError as e:
+                raise ExportError(f"{self.path}: not a readable LiteRT model ({e})") from None
+        super().__init__(interpreter)
+        self._instance(1)
+
+    def __call__(self, batch):
+        return self._instance(len(batch))(np.asarray(batch, np.float32))
+
+
+class _Interpreter:
+    """A LiteRT interpreter resized only when the batch size changes (re-planning costs time)."""
+
+    def __init__(self, interpreter):
+        self.interpreter = interpreter
+        (self._input,) = interpreter.get_input_details()
+        (self._output,) = interpreter.get_output_details()
+        self._batch_size = None
+
+    def __call__(self, batch):
+        if len(batch) != self._batch_size:
+            self.interpreter.resize_tensor_input(self._input["index"], batch.shape)
+            self.interpreter.allocate_tensors()
+            self._batch_size = len(batch)
+        self.interpreter.set_tensor(self._input["index"], batch)
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self._output["index"])
+
+
+class SavedModelRunner:
+    backend = "tensorflow"
+
+    def __init__(self, path):
+        import tensorflow as tf
+        self.path = Path(path)
+        try:
+            self._serve = tf.saved_model.load(str(self.path)).signatures["serving_default"]
+        except Exception as e:  # TensorFlow raises many types for unreadable folders
+            raise ExportError(f"{self.path}: not a readable SavedModel ({e})") from None
+
+    def __call__(self, batch):
+        import tensorflow as tf
+        return self._serve(image=tf.convert_to_tensor(batch, tf.float32))["pose"].numpy()
+
+
+_FILE_RUNNERS = {"onnxruntime": OnnxRuntimeRunner, "litert": LiteRTRunner,
+                 "tensorflow": SavedModelRunner}
+
+
+def file_backend(path) -> str | None:
+    """The runtime of an exported file or SavedModel folder, None if ``path`` is neither."""
+    path = Path(path)
+    if path.is_dir():
+        return "tensorflow" if (path / "saved_model.pb").is_file() else None
+    return FILE_BACKENDS.get(path.suffix) if path.suffix else None
+
+
+class ExportedModel:
+    """An exported file standing in for a model where only inference is needed (``PosePredictor``,
+    the demo, evaluation): ``model(images)`` gives (N, 3) angles under the file's own runtime."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.backend = file_backend(self.path)
+        if not self.path.exists():
+            raise ExportError(f"{self.path}: exported model not found")
+        if self.backend is None:
+            raise ExportError(f"{self.path}: not an exported model (.onnx, .tflite or a SavedModel "
+                              "folder)")
+        self.runner = _FILE_RUNNERS[self.backend](self.path)
+        self.metadata = read_metadata(self.path)
+        self.name = self.metadata.get("variant") or self.path.stem
+        self.input_shape = (None, 64, 64, 3)
+
+    def __call__(self, images):
+        return self.runner(np.asarray(images, np.float32))
+
+
+def converted_runner(model, backend, cache_dir=None):
+    """A runner of ``model`` under ``backend``, converting it into the cache on first use and
+    checking the file against the model every time it is opened (see the module docstring)."""
+    if backend == "keras":
+        return KerasRunner(model)
+    if backend not in FORMAT_OF:
+        raise ExportError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
+    if cache_dir is None:
+        from fsanet.pretrained import default_cache_dir
+        cache_dir = default_cache_dir()
+    path = (Path(cache_dir) / "exports" / model_digest(model) /
+            f"{model.name}{SUFFIXES[FORMAT_OF[backend]]}")
+    if not path.exists():
+        try:
+            export(model, path, FORMAT_OF[backend])
+        except ExportError:
+            raise
+        except Exception as e:  # converters raise many types; auto selection moves on
+            raise ExportError(f"converting {model.name} for {backend} failed: "
+                              f"{type(e).__name__}: {e}") from e
+    runner = _FILE_RUNNERS[backend](path)
+    images = check_inputs(model.input_shape[1])
+    expected = np.asarray(model(images, training=False))
+    difference = max(np.abs(runner(images) - expected).max(),
+                     np.abs(runner(images[:1]) - expected[:1]).max())
+    if not difference <= PARITY_DEGREES:  # also refuses NaN
+        path.unlink()
+        raise ExportError(f"{path}: {backend} output differs from the Keras model by "
+                          f"{difference:.2g} degrees (> {PARITY_DEGREES}); file removed")
+    return runner
+
+
+def select_runner(model, backend=None, cache_dir=None):
+    """(backend name, runner) for a Keras model or an ``ExportedModel``; ``backend=None`` takes the
+    first of ``FASTEST_FIRST`` that works (see the module docstring)."""
+    if isinstance(model, ExportedModel):
+        if backend not in (None, model.backend):
+            raise ExportError(f"{model.path} runs under {model.backend}, not {backend}")
+        return model.backend, model.runner
+    if backend is not None:
+        return backend, converted_runner(model, backend, cache_dir)
+    for candidate in FASTEST_FIRST[:-1]:
+        try:
+            return candidate, converted_runner(model, candidate, cache_dir)
+        except ExportError as e:
+            warnings.warn(f"{candidate} backend unavailable, trying the next: {e}")
+    return FASTEST_FIRST[-1], converted_runner(model, FASTEST_FIRST[-1], cache_dir)
