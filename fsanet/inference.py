@@ -1,4 +1,4 @@
-"""Fast inference on face crops, one at a time or in batches, on any backend (``fsanet.runtimes``)."""
+"""Fast inference on face crops, one at a time or in batches, on any backend (``fsanet.backends``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from fsanet.models import FSANet, SSRNetMD, build_fusion
 from fsanet.pose import ANGLES
-from fsanet.runtimes import select_runner
+from fsanet.backends import select_runner
 
 
 def configure_cpu_threads(intra_op=1, inter_op=2):
@@ -65,11 +65,11 @@ class PosePredictor:
     """Yaw, pitch, roll (degrees) of BGR face crops.
 
     ``model`` is any FSA-Net, SSR-Net-MD or fusion model, or an exported file opened as
-    ``fsanet.runtimes.ExportedModel``. Crops are HxWx3 BGR arrays of any size (resized bilinearly to
+    ``fsanet.backends.ExportedModel``. Crops are HxWx3 BGR arrays of any size (resized bilinearly to
     the model's input, as the authors did). ``normalize=True`` adds the demos' per-crop min-max
     stretch; the networks themselves take raw 0..255 values.
 
-    ``backend`` is ``"keras"``, ``"onnxruntime"`` or ``"litert"`` (``fsanet.runtimes``); None takes the
+    ``backend`` is ``"keras"``, ``"onnxruntime"`` or ``"litert"`` (``fsanet.backends``); None takes the
     fastest one whose converted file matches the Keras model (converted once and cached).
     """
 

@@ -6,7 +6,7 @@ checkpoint), ``fusion:a,b,c`` (the plain average of several specs), one of our `
 (loaded with ``safe_mode``) or one of the authors' ``.h5`` files (its variant is recognised).
 Where only inference is needed (``exported=True``: the demo, evaluation) it may also be an exported
 ``.onnx``, ``.tflite`` or SavedModel folder (``fsanet.export``), returned as an
-``fsanet.runtimes.ExportedModel`` that ``PosePredictor`` runs under the file's own runtime.
+``fsanet.backends.ExportedModel`` that ``PosePredictor`` runs under the file's own runtime.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def resolve_model(spec, protocol: str = "300W_LP", exported: bool = False):
         return load_authors_weights(build_variant(variant), spec)
     if spec in ALIASES or spec in VARIANTS or spec in FUSIONS:
         return load_pretrained(spec, protocol)
-    from fsanet.runtimes import ExportedModel, file_backend
+    from fsanet.backends import ExportedModel, file_backend
     if file_backend(spec):
         if not exported:
             raise ModelSpecError(f"{spec}: an exported model runs inference only; this needs a "
