@@ -51,7 +51,7 @@ def main(argv=None) -> int:
     except (ConfigError, DatasetError, ModelSpecError, WeightFileError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print(f"protocol {protocol}: {PROTOCOLS[protocol]}")
+    print(f"protocol {protocol}: {PROTOCOLS[protocol].description}")
     print(format_table(results, test_sets, preset.get("published")))
     if args.json:
         report = {"protocol": protocol, "angle_filter": angle_filter,

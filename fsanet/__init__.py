@@ -3,19 +3,37 @@
     import fsanet
     predictor = fsanet.PosePredictor(fsanet.load_pretrained("fusion", protocol="300W_LP"))
     yaw, pitch, roll = predictor(bgr_face_crop)
+
+``import fsanet`` is instant and changes nothing in the process (no environment variables, no
+TensorFlow import): each public name is imported from its module on first use.
 """
 
-import os as _os
+from __future__ import annotations
 
-_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import importlib
 
-from fsanet.variants import ALIASES, FUSIONS, VARIANTS, Variant, get_variant  # noqa: E402
-from fsanet.models import FSANet, SSRNetMD, build_fusion, build_model, build_variant  # noqa: E402
-from fsanet.weights import WeightFileError, load_authors_weights  # noqa: E402
-from fsanet.pretrained import fetch, load_pretrained  # noqa: E402
-from fsanet.inference import PosePredictor, configure_cpu_threads  # noqa: E402
+__version__ = "1.0.0"
 
-__all__ = ["ALIASES", "FUSIONS", "VARIANTS", "Variant", "get_variant", "FSANet", "SSRNetMD",
-           "build_fusion", "build_model", "build_variant", "WeightFileError",
-           "load_authors_weights", "fetch", "load_pretrained", "PosePredictor",
-           "configure_cpu_threads"]
+_PUBLIC = {
+    "ALIASES": "fsanet.variants", "FUSIONS": "fsanet.variants", "VARIANTS": "fsanet.variants",
+    "Variant": "fsanet.variants", "get_variant": "fsanet.variants",
+    "FSANet": "fsanet.models", "SSRNetMD": "fsanet.models", "build_fusion": "fsanet.models",
+    "build_model": "fsanet.models", "build_variant": "fsanet.models",
+    "WeightFileError": "fsanet.weights", "load_authors_weights": "fsanet.weights",
+    "fetch": "fsanet.pretrained", "load_pretrained": "fsanet.pretrained",
+    "PosePredictor": "fsanet.inference", "configure_cpu_threads": "fsanet.inference",
+    "resolve_model": "fsanet.model_spec", "FSANetError": "fsanet.errors",
+}
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name):
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(_PUBLIC[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'fsanet' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_PUBLIC))

@@ -1,12 +1,8 @@
-"""``python -m fsanet [INPUT ...]``: the head-pose demo (see ``fsanet.demo``).
-
-Without arguments it runs on scikit-image's public-domain ``astronaut`` photo, so it shows a real
-result with no files of your own.
-"""
+"""``python -m fsanet``: the ``fsanet`` command (see ``fsanet.cli``); alone, the demo on a built-in photo."""
 
 import sys
 
-from fsanet.demo import main
+from fsanet.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(prog="python -m fsanet"))

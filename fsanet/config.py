@@ -13,10 +13,9 @@ import tomllib
 from pathlib import Path
 
 from fsanet.errors import FSANetError
+from fsanet.protocols import PROTOCOLS
 from fsanet.variants import FUSIONS, get_variant
 
-PROTOCOLS = {"300W_LP": "protocol 1: train 300W-LP, test AFLW2000 and BIWI_noTrack",
-             "BIWI": "protocol 2: train and test on the 70/30 video split of BIWI"}
 
 
 class ConfigError(FSANetError, ValueError):

@@ -1,10 +1,27 @@
-"""Face detectors for the demos: boxes (x, y, w, h) in pixel coordinates of a BGR image."""
+"""Face detectors, all in one place: boxes (x, y, w, h) in pixel coordinates of a BGR image.
+
+Every detector is fed RGB (the frame is converted here); ``make_detector(name)`` builds one by name.
+
+- ``mtcnn``: MTCNN (Zhang et al. 2016) from the ``mtcnn`` package, which ships its weights. The
+  authors' demo used it (fed BGR, a bug we do not repeat).
+- ``dlib``: dlib's HOG + linear SVM frontal face detector (``dlib-bin`` wheel, no compiler).
+- ``dlib_cnn``: dlib's MMOD CNN face detector, model file from ``face-recognition-models``.
+
+Both dlib detectors find faces from about 80 px wide without upsampling (``upsample=0``, the
+default here: each upsampling step costs about 4x the time); smaller faces need a larger image.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 
 import cv2
+
+from fsanet.errors import FSANetError
+
+
+class DetectorError(FSANetError):
+    """A detector that cannot be built (unknown name, missing package or model file)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -13,11 +30,12 @@ class Face:
     confidence: float
 
 
-class MTCNNDetector:
-    """MTCNN (Zhang et al. 2016) from the ``mtcnn`` package, which ships its weights.
+def _rgb(image_bgr):
+    return cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
 
-    MTCNN expects RGB: the BGR frame is converted first (the authors' demo fed BGR, a bug).
-    """
+
+class MTCNNDetector:
+    """MTCNN's proposal and refinement stages (``face_detection_only``), RGB input."""
 
     def __init__(self, min_confidence=0.95):
         from mtcnn import MTCNN
@@ -25,7 +43,56 @@ class MTCNNDetector:
         self._mtcnn = MTCNN(stages="face_detection_only")
 
     def __call__(self, image_bgr) -> list:
-        rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
         faces = [Face(tuple(int(v) for v in d["box"]), float(d["confidence"]))
-                 for d in self._mtcnn.detect_faces(rgb)]
+                 for d in self._mtcnn.detect_faces(_rgb(image_bgr))]
         return [f for f in faces if f.confidence >= self.min_confidence and f.box[2] > 0 and f.box[3] > 0]
+
+
+def _import_dlib():
+    try:
+        import dlib
+    except ImportError:
+        raise DetectorError("the dlib detectors need the dlib package (pip install dlib-bin)") from None
+    return dlib
+
+
+class DlibDetector:
+    """dlib's HOG frontal face detector; ``confidence`` is the SVM score (> 0 means a face)."""
+
+    def __init__(self, upsample=0, min_score=0.0):
+        self._detector = _import_dlib().get_frontal_face_detector()
+        self.upsample, self.min_score = upsample, min_score
+
+    def __call__(self, image_bgr) -> list:
+        rects, scores, _ = self._detector.run(_rgb(image_bgr), self.upsample, self.min_score)
+        return [Face((r.left(), r.top(), r.width(), r.height()), float(s)) for r, s in zip(rects, scores)]
+
+
+class DlibCNNDetector:
+    """dlib's MMOD CNN face detector (more poses than HOG, slower on a CPU)."""
+
+    def __init__(self, upsample=0, min_confidence=0.0):
+        dlib = _import_dlib()
+        try:
+            import face_recognition_models
+        except ImportError:
+            raise DetectorError("dlib_cnn needs its model file from face-recognition-models "
+                                "(pip install face-recognition-models)") from None
+        self._detector = dlib.cnn_face_detection_model_v1(
+            face_recognition_models.cnn_face_detector_model_location())
+        self.upsample, self.min_confidence = upsample, min_confidence
+
+    def __call__(self, image_bgr) -> list:
+        found = self._detector(_rgb(image_bgr), self.upsample)
+        return [Face((d.rect.left(), d.rect.top(), d.rect.width(), d.rect.height()), float(d.confidence))
+                for d in found if d.confidence >= self.min_confidence]
+
+
+DETECTORS = {"mtcnn": MTCNNDetector, "dlib": DlibDetector, "dlib_cnn": DlibCNNDetector}
+"""Detector name -> class; the demo's ``--detector`` choices."""
+
+
+def make_detector(name):
+    if name not in DETECTORS:
+        raise DetectorError(f"unknown detector {name!r}; choose from {', '.join(DETECTORS)}")
+    return DETECTORS[name]()

@@ -25,14 +25,23 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from fsanet.errors import FSANetError
 from fsanet.io import atomic_write
+from fsanet.protocols import get_protocol
 from fsanet.models import build_fusion, build_variant
 from fsanet.variants import FUSIONS, fusion_members, get_variant
 from fsanet.weights import load_authors_weights
 
 MIRROR_ENV = "FSANET_WEIGHTS_MIRROR"
 CACHE_ENV = "FSANET_CACHE_DIR"
-PROTOCOLS = ("300W_LP", "BIWI")
+
+
+class WeightsUnavailableError(FSANetError, OSError):
+    """Weights that cannot be had: not in the mirror, a failed download, a checksum mismatch."""
+
+
+class UnknownCheckpointError(FSANetError, ValueError):
+    """A variant for which the authors released no checkpoint under a protocol."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,19 +66,12 @@ REGISTRY: dict = _load_registry()
 """{(protocol, variant name): Checkpoint} for every released file."""
 
 
-def _protocol(protocol: str) -> str:
-    for known in PROTOCOLS:
-        if protocol.upper() == known.upper():
-            return known
-    raise ValueError(f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
-
-
 def find_checkpoint(variant: str, protocol: str = "300W_LP") -> Checkpoint:
     """The registry entry of a variant (name or alias) for a protocol."""
-    protocol, name = _protocol(protocol), get_variant(variant).name
+    protocol, name = get_protocol(protocol).name, get_variant(variant).name
     if (protocol, name) not in REGISTRY:
         released = sorted(v for p, v in REGISTRY if p == protocol)
-        raise KeyError(f"the authors released no {protocol} checkpoint of {name}; "
+        raise UnknownCheckpointError(f"the authors released no {protocol} checkpoint of {name}; "
                        f"released for {protocol}: {', '.join(released)}")
     return REGISTRY[(protocol, name)]
 
@@ -85,7 +87,7 @@ def sha256_of(path) -> str:
 def _verified(path: Path, checkpoint: Checkpoint) -> Path:
     actual = sha256_of(path)
     if actual != checkpoint.sha256:
-        raise OSError(f"{path}: SHA-256 {actual} does not match the registry's {checkpoint.sha256} "
+        raise WeightsUnavailableError(f"{path}: SHA-256 {actual} does not match the registry's {checkpoint.sha256} "
                       f"for {checkpoint.protocol}/{checkpoint.variant}; the file is corrupt or "
                       "not the released one")
     return path
@@ -103,10 +105,10 @@ def _download(url: str, target: Path, checkpoint: Checkpoint, progress: bool) ->
                 digest.update(block)
                 bar.update(len(block))
             if digest.hexdigest() != checkpoint.sha256:
-                raise OSError(f"SHA-256 {digest.hexdigest()} does not match the registry's "
+                raise WeightsUnavailableError(f"SHA-256 {digest.hexdigest()} does not match the registry's "
                               f"{checkpoint.sha256} for {checkpoint.protocol}/{checkpoint.variant}")
     except OSError as e:
-        raise OSError(f"downloading {url}: {e}") from None
+        raise WeightsUnavailableError(f"downloading {url}: {e} (no network? set {MIRROR_ENV} to a local copy)") from None
     return target
 
 
@@ -126,7 +128,7 @@ def fetch(variant: str, protocol: str = "300W_LP", mirror=None, cache_dir=None,
     if mirror and "://" not in str(mirror):
         path = Path(mirror) / checkpoint.path
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: not in the weights mirror {mirror} "
+            raise WeightsUnavailableError(f"{path}: not in the weights mirror {mirror} "
                                     f"(set by {MIRROR_ENV} or mirror=)")
         return _verified(path, checkpoint)
     target = Path(cache_dir or default_cache_dir()) / checkpoint.path

@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from fsanet.augment import steps_per_epoch, training_dataset
-from fsanet.config import ExperimentConfig, from_dict
+from fsanet.config import ExperimentConfig
 from fsanet.data import DatasetError, load_pose_sets
 from fsanet.errors import FSANetError
 from fsanet.io import atomic_write, write_json
@@ -176,6 +176,3 @@ def train(config: ExperimentConfig, run_dir, data_dir="data", resume=False, stra
     write_json(state_path, state)
     return state
 
-
-def load_run_config(run_dir) -> ExperimentConfig:
-    return from_dict(json.loads((Path(run_dir) / "config.json").read_text()), Path(run_dir) / "config.json")

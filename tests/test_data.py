@@ -11,7 +11,8 @@ from fsanet.crop import landmark_box
 from fsanet.data import (SPLITS_300W_LP, DatasetError, filter_angle_range, load_pose_npz,
                          pair_type1_files, write_pose_npz)
 
-from data_prep.prepare_type1 import main as prepare_main, prepare
+from fsanet.cli import run_command
+from fsanet.type1 import prepare
 
 
 def test_crop_boxes_by_hand(shared):
@@ -72,7 +73,7 @@ def _broken_tree(shared, root):
 
 def test_bad_samples_are_skipped_and_named(shared, tmp_path, capsys):
     _broken_tree(shared, tmp_path / "raw")
-    assert prepare_main(["--input", str(tmp_path / "raw"), "--output", str(tmp_path / "o.npz"),
+    assert run_command("prepare-type1", ["--input", str(tmp_path / "raw"), "--output", str(tmp_path / "o.npz"),
                          "--workers", "2"]) == 0
     out = capsys.readouterr().out
     assert "kept 1, failed 6" in out
@@ -87,8 +88,8 @@ def test_bad_samples_are_skipped_and_named(shared, tmp_path, capsys):
 
 def test_strict_fails_on_first_bad_sample(shared, tmp_path, capsys):
     _broken_tree(shared, tmp_path / "raw")
-    assert prepare_main(["--input", str(tmp_path / "raw"), "--output", str(tmp_path / "o.npz"),
-                         "--strict"]) == 1
+    assert run_command("prepare-type1", ["--input", str(tmp_path / "raw"), "--output", str(tmp_path / "o.npz"),
+                         "--strict"]) == 2
     assert "image00251.jpg: image without its .mat" in capsys.readouterr().err
     assert not (tmp_path / "o.npz").exists()
 
@@ -144,7 +145,7 @@ def test_all_300w_lp_splits_in_one_call_and_resume(shared, tmp_path, capsys):
     mat = _loadmat(root / "AFW" / "AFW_image_0.mat")
     mat["Pose_Para"][0, 1] = 1.8                                        # yaw 103 degrees
     scipy.io.savemat(root / "AFW" / "AFW_image_0.mat", mat)
-    assert prepare_main(["--300w-lp", str(root), "--output-dir", str(tmp_path / "npz"),
+    assert run_command("prepare-type1", ["--300w-lp", str(root), "--output-dir", str(tmp_path / "npz"),
                          "--workers", "1"]) == 0
     out = capsys.readouterr().out
     assert out.count("kept 1, failed 0") == 8
@@ -155,9 +156,9 @@ def test_all_300w_lp_splits_in_one_call_and_resume(shared, tmp_path, capsys):
     images = [load_pose_npz(tmp_path / "npz" / name)[0] for name in written]
     assert all(np.array_equal(images[0], other) for other in images)
     (tmp_path / "npz" / "IBUG.npz").unlink()  # as if interrupted before IBUG
-    assert prepare_main(["--300w-lp", str(root), "--output-dir", str(tmp_path / "npz")]) == 0
+    assert run_command("prepare-type1", ["--300w-lp", str(root), "--output-dir", str(tmp_path / "npz")]) == 0
     out = capsys.readouterr().out
     assert out.count("already there") == 7 and "IBUG.npz: kept 1" in out
     shutil.rmtree(root / "LFPW_Flip")
-    assert prepare_main(["--300w-lp", str(root), "--output-dir", str(tmp_path / "npz")]) == 1
+    assert run_command("prepare-type1", ["--300w-lp", str(root), "--output-dir", str(tmp_path / "npz")]) == 2
     assert "missing ['LFPW_Flip']" in capsys.readouterr().err

@@ -1,14 +1,19 @@
 """The demo (``python -m fsanet`` = ``demo/head_pose.py``): built-in photo, real images, a real
 video, several faces, and every kind of bad input, each with a clear message and exit status."""
 
-import importlib.util
 import re
 
 import cv2
 import numpy as np
 import pytest
 
-from fsanet.demo import DlibDetector, InputError, clip_box, main
+from fsanet.annotate import clip_box
+from fsanet.cli import run_command
+from fsanet.video import InputError
+
+
+def main(argv):
+    return run_command("demo", argv)
 
 ANGLES = re.compile(r"yaw ([-+][\d.]+), pitch ([-+][\d.]+), roll ([-+][\d.]+)")
 
@@ -92,15 +97,6 @@ def test_bad_inputs_give_messages_and_status_2(tmp_path, capsys):
         assert message in capsys.readouterr().err
 
 
-def test_dlib_detector_is_optional():
-    if importlib.util.find_spec("dlib") is None:
-        with pytest.raises(InputError, match="needs the dlib package, which is not installed"):
-            DlibDetector()
-    else:
-        image = cv2.cvtColor(np.zeros((64, 64), np.uint8), cv2.COLOR_GRAY2BGR)
-        assert DlibDetector()(image) == []
-
-
 def test_boxes_are_clipped_to_the_frame():
     assert clip_box((-20, -5, 100, 50), 640, 480) == (0, 0, 80, 45)
     assert clip_box((600, 400, 100, 100), 640, 480) == (600, 400, 40, 80)
@@ -109,7 +105,7 @@ def test_boxes_are_clipped_to_the_frame():
 
 def test_duplicate_detections_of_one_face_are_merged():
     from fsanet.detectors import Face
-    from fsanet.demo import suppress_duplicates
+    from fsanet.annotate import suppress_duplicates
     # MTCNN's output on obama.mp4 frame 55 (640-wide copy): the same face twice
     faces = [Face((245, 69, 147, 147), 0.9993), Face((255, 75, 117, 117), 0.9956),
              Face((500, 60, 50, 50), 0.97)]
@@ -117,8 +113,7 @@ def test_duplicate_detections_of_one_face_are_merged():
 
 
 def test_figure5_structure_maps(tmp_path, pretrained, aflw_samples, capsys):
-    from fsanet.demo import fine_grained_structure_maps
-    from demo.structure_heatmaps import main as figure5
+    from fsanet.structure_maps import fine_grained_structure_maps
     crop = aflw_samples[0][0]
     maps = fine_grained_structure_maps(pretrained("capsule"), crop)
     assert maps.shape == (3, 7, 3, 8, 8) and np.isfinite(maps).all() and (maps >= 0).all()
@@ -127,5 +122,5 @@ def test_figure5_structure_maps(tmp_path, pretrained, aflw_samples, capsys):
     assert heat[2:6, 2:6].mean() > heat.mean()
     with pytest.raises(InputError, match="no fine-grained structure mapping"):
         fine_grained_structure_maps(pretrained("noS_capsule"), crop)
-    assert figure5(["--output", str(tmp_path / "fig5.png")]) == 0
+    assert run_command("heatmaps", ["--output", str(tmp_path / "fig5.png")]) == 0
     assert cv2.imread(str(tmp_path / "fig5.png")).shape == (2 * 3 * 128 + 8, 8 * 128, 3)

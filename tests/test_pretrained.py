@@ -5,7 +5,9 @@ import shutil
 import numpy as np
 import pytest
 
-from fsanet.pretrained import REGISTRY, fetch, find_checkpoint, load_pretrained, sha256_of
+from fsanet.pretrained import (REGISTRY, UnknownCheckpointError, WeightsUnavailableError, fetch, find_checkpoint,
+                               load_pretrained, sha256_of)
+from fsanet.protocols import UnknownProtocolError
 
 COMMIT = "4361d0e48103bb215d15734220c9d17e6812bb48"
 
@@ -55,14 +57,14 @@ def test_corrupt_mirror_file_is_rejected(shared, tmp_path):
 
 
 def test_missing_mirror_file_names_the_path(tmp_path):
-    with pytest.raises(FileNotFoundError, match="fsanet_capsule_3_16_2_21_5.h5: not in the weights mirror"):
+    with pytest.raises(WeightsUnavailableError, match="fsanet_capsule_3_16_2_21_5.h5: not in the weights mirror"):
         fetch("capsule", "BIWI", mirror=tmp_path)
 
 
 def test_unreleased_checkpoint_lists_the_released_ones():
-    with pytest.raises(KeyError, match="no 300W_LP checkpoint of fsanet_noS_netvlad_3_16_2_192_5"):
+    with pytest.raises(UnknownCheckpointError, match="no 300W_LP checkpoint of fsanet_noS_netvlad_3_16_2_192_5"):
         find_checkpoint("noS_netvlad", "300W_LP")
-    with pytest.raises(ValueError, match="unknown protocol 'AFLW'"):
+    with pytest.raises(UnknownProtocolError, match="unknown protocol 'AFLW'"):
         find_checkpoint("capsule", "AFLW")
 
 

@@ -43,7 +43,7 @@ def test_authors_model_reads_synthetic_poses_in_the_same_convention(pretrained):
 
 
 def test_command_line_writes_the_npz(tmp_path, capsys):
-    from data_prep.make_synthetic import main
-    assert main(["--output", str(tmp_path / "s.npz"), "--count", "3", "--seed", "2"]) == 0
+    from fsanet.cli import run_command
+    assert run_command("make-synthetic", ["--output", str(tmp_path / "s.npz"), "--count", "3", "--seed", "2"]) == 0
     images, poses = load_pose_npz(tmp_path / "s.npz")
     np.testing.assert_array_equal(images, synthetic_dataset(3, seed=2)[0])

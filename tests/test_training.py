@@ -25,7 +25,7 @@ from fsanet.training import learning_rate
 from conftest import ROOT, frozen_graph_path
 
 import test as test_script
-import train as train_script
+from fsanet.cli import run_command
 
 SYNTHETIC_CONFIG = ROOT / "configs" / "synthetic" / "capsule.toml"
 
@@ -35,6 +35,7 @@ def _mae(model_or_path, images, poses):
     return float(np.abs(PosePredictor(model)(list(images)) - poses).mean())
 
 
+@pytest.mark.large
 def test_learning_on_synthetic_heads_beats_the_mean_baseline(tmp_path, capsys):
     """Measured: held-out MAE 8.0 degrees after 6 epochs (about a minute) against 27.4 for
     predicting the training mean."""
@@ -42,7 +43,7 @@ def test_learning_on_synthetic_heads_beats_the_mean_baseline(tmp_path, capsys):
     val_images, val_poses = synthetic_dataset(300, seed=1)
     write_pose_npz(tmp_path / "synthetic_train.npz", train_images, train_poses)
     write_pose_npz(tmp_path / "synthetic_validation.npz", val_images, val_poses)
-    assert train_script.main([str(SYNTHETIC_CONFIG), "--data-dir", str(tmp_path),
+    assert run_command("train", [str(SYNTHETIC_CONFIG), "--data-dir", str(tmp_path),
                               "--output-dir", str(tmp_path / "runs"), "--quiet"]) == 0
     baseline = float(np.abs(val_poses - train_poses.mean(axis=0)).mean())
     held_out = _mae(tmp_path / "runs" / "capsule" / "final.keras", val_images, val_poses)
@@ -55,11 +56,12 @@ def test_learning_on_synthetic_heads_beats_the_mean_baseline(tmp_path, capsys):
     assert [round(r["learning_rate"], 8) for r in state["history"]] == [1e-3] * 4 + [1e-4] * 2
 
 
+@pytest.mark.large
 def test_fine_tuning_from_the_authors_checkpoint(tmp_path, aflw_samples, capsys):
     crops, poses = aflw_samples
     write_pose_npz(tmp_path / "aflw16.npz", crops, poses)
     config = ROOT / "configs" / "protocol1" / "capsule.toml"
-    assert train_script.main([str(config), "--init", "authors", "--data-dir", str(tmp_path),
+    assert run_command("train", [str(config), "--init", "authors", "--data-dir", str(tmp_path),
                               "--train", "aflw16.npz", "--validation", "aflw16.npz", "--epochs", "4",
                               "--learning-rate", "1e-4", "--no-augmentation",
                               "--output-dir", str(tmp_path / "runs"), "--quiet"]) == 0
@@ -71,7 +73,7 @@ def test_fine_tuning_from_the_authors_checkpoint(tmp_path, aflw_samples, capsys)
     reloaded = keras.saving.load_model(tuned, safe_mode=True)
     assert reloaded.variant_name == fsanet.get_variant("capsule").name
     # and our .keras file is itself a valid starting point for further fine-tuning
-    assert train_script.main([str(config), "--init", str(tuned), "--data-dir", str(tmp_path),
+    assert run_command("train", [str(config), "--init", str(tuned), "--data-dir", str(tmp_path),
                               "--train", "aflw16.npz", "--validation", "aflw16.npz", "--epochs", "1",
                               "--output-dir", str(tmp_path / "again"), "--quiet"]) == 0
 
@@ -86,6 +88,7 @@ def _run_train(tmp_path, output, *extra):
                             stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
 
 
+@pytest.mark.large
 def test_resume_after_sigkill_is_exact(tmp_path):
     images, poses = synthetic_dataset(640, seed=4)
     write_pose_npz(tmp_path / "train.npz", images[:576], poses[:576])
@@ -151,18 +154,18 @@ def test_training_errors_are_named(shared, tmp_path, capsys, aflw_samples):
         (["--train", "aflw16.npz", "--init", "nope.txt"], "init must be 'authors'"),
     ]
     for extra, message in cases:
-        assert train_script.main(base + extra) == 1
+        assert run_command("train", base + extra) == 2
         assert message in capsys.readouterr().err
-    assert train_script.main(base + ["--train", "aflw16.npz"]) == 0
-    assert train_script.main(base + ["--train", "aflw16.npz"]) == 1
+    assert run_command("train", base + ["--train", "aflw16.npz"]) == 0
+    assert run_command("train", base + ["--train", "aflw16.npz"]) == 2
     assert "holds a run already; pass --resume" in capsys.readouterr().err
-    assert train_script.main(base + ["--train", "aflw16.npz", "--resume", "--seed", "3"]) == 1
+    assert run_command("train", base + ["--train", "aflw16.npz", "--resume", "--seed", "3"]) == 2
     assert "the config differs from the interrupted run's" in capsys.readouterr().err
     (tmp_path / "bad.toml").write_text('base = "nowhere.toml"\nmodel = "capsule"\n')
-    assert train_script.main([str(tmp_path / "bad.toml")]) == 1
+    assert run_command("train", [str(tmp_path / "bad.toml")]) == 2
     assert "nowhere.toml: config file not found" in capsys.readouterr().err
     (tmp_path / "typo.toml").write_text('model = "capsule"\n[training]\nepoch = 3\n')
-    assert train_script.main([str(tmp_path / "typo.toml")]) == 1
+    assert run_command("train", [str(tmp_path / "typo.toml")]) == 2
     assert "unknown key(s) ['epoch'] in [training]" in capsys.readouterr().err
 
 
@@ -202,11 +205,12 @@ def test_test_py_errors_are_named(tmp_path, capsys):
         assert message in capsys.readouterr().err
 
 
+@pytest.mark.large
 def test_mirrored_strategy_trains(tmp_path, aflw_samples, capsys):
     """The tf.distribute path (one replica here: the CPU; every GPU on a GPU machine)."""
     crops, poses = aflw_samples
     write_pose_npz(tmp_path / "aflw16.npz", crops, poses)
-    assert train_script.main([str(ROOT / "configs" / "protocol1" / "capsule.toml"), "--strategy", "mirrored",
+    assert run_command("train", [str(ROOT / "configs" / "protocol1" / "capsule.toml"), "--strategy", "mirrored",
                               "--data-dir", str(tmp_path), "--train", "aflw16.npz", "--validation",
                               "aflw16.npz", "--epochs", "1", "--output-dir", str(tmp_path / "runs"),
                               "--quiet"]) == 0

@@ -1,0 +1,21 @@
+"""The ``fsanet`` subcommands: each module has ``add_arguments(parser)`` and ``run(args) -> int``."""
+
+
+def positive_int(text):
+    """argparse type: an integer >= 1 (argparse names the flag when this raises)."""
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
+def non_negative_int(text):
+    """argparse type: an integer >= 0."""
+    value = int(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
+
+
+positive_int.__name__ = "positive integer"
+non_negative_int.__name__ = "non-negative integer"

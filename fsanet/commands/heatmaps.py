@@ -1,0 +1,51 @@
+"""Paper Figure 5: heatmaps of the rows of the fine-grained structure maps S_k = C M_k over a face.
+
+The face is found with MTCNN and cropped the demo's way (margin 0.6), unless --crop says the image
+already is a face crop. One block per model (1x1-conv and variance scoring models have the maps):
+a row per stage k, the face then one cell per row of S_k.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def add_arguments(parser):
+    parser.add_argument("--image", help="a face image (default: the built-in astronaut photo)")
+    parser.add_argument("--crop", action="store_true", help="the image is already a face crop")
+    parser.add_argument("--output", type=Path, default=Path("out/figure5.png"))
+    parser.add_argument("--models", nargs="+", default=["capsule", "var_capsule"],
+                        help="model specs with a scoring function (default: capsule var_capsule)")
+    parser.add_argument("--protocol", default="300W_LP")
+
+
+def _face_crop(image, is_crop):
+    import cv2
+
+    from fsanet.crop import IMAGE_SIZE, crop_and_resize, detection_box
+    from fsanet.detectors import MTCNNDetector
+    from fsanet.video import InputError
+    if is_crop:
+        return cv2.resize(image, (IMAGE_SIZE, IMAGE_SIZE))
+    faces = MTCNNDetector()(image)
+    if not faces:
+        raise InputError("no face found (pass --crop if the image is already a face crop)")
+    height, width = image.shape[:2]
+    best = max(faces, key=lambda f: f.box[2] * f.box[3])
+    return crop_and_resize(image, detection_box(best.box, width, height))
+
+
+def run(args) -> int:
+    import numpy as np
+
+    from fsanet.model_spec import resolve_model
+    from fsanet.structure_maps import fine_grained_structure_maps, heatmap_panel
+    from fsanet.video import default_image, read_image, write_image
+    image = read_image(args.image) if args.image else default_image()
+    crop = _face_crop(image, args.crop)
+    panels = [heatmap_panel(crop, fine_grained_structure_maps(resolve_model(m, args.protocol), crop))
+              for m in args.models]
+    gap = np.full((8, panels[0].shape[1], 3), 255, np.uint8)
+    write_image(args.output, np.vstack([p for panel in panels for p in (panel, gap)][:-1]))
+    print(f"wrote {args.output}: models {', '.join(args.models)}, rows = stages 1-3")
+    return 0

@@ -1,0 +1,57 @@
+"""Train an FSA-Net variant (or each member of a fusion) with the recipe of a config.
+
+    fsanet train configs/protocol1/capsule.toml --data-dir data --output-dir runs/protocol1
+    fsanet train configs/protocol1/capsule.toml --output-dir runs/protocol1 --resume
+    fsanet train configs/protocol2/fusion.toml --init authors --epochs 10 --learning-rate 1e-4
+
+Each variant trains into <output-dir>/<variant alias>/ (see fsanet.training for the files). Flags
+override the config's values. --init takes 'authors' (the released checkpoint of the variant and
+protocol) or any model spec (a .keras, an authors' .h5, a released name).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def _strategy(name):
+    import tensorflow as tf
+    return {"default": tf.distribute.get_strategy, "mirrored": tf.distribute.MirroredStrategy}[name]()
+
+
+def add_arguments(parser):
+    parser.add_argument("config", type=Path, help="a file in configs/")
+    parser.add_argument("--data-dir", type=Path, default=Path("data"), help="folder of the npz files")
+    parser.add_argument("--output-dir", type=Path, default=Path("runs"))
+    parser.add_argument("--resume", action="store_true", help="continue the interrupted run(s)")
+    parser.add_argument("--init", help="fine-tune from: 'authors' (released weights), an .h5 or a .keras")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--learning-rate", type=float)
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--no-augmentation", dest="augmentation", action="store_false", default=None)
+    parser.add_argument("--train", nargs="+", help="training npz files (relative to --data-dir)")
+    parser.add_argument("--validation", nargs="+", help="validation npz files")
+    parser.add_argument("--strategy", choices=("default", "mirrored"), default="default",
+                        help="tf.distribute strategy; 'mirrored' uses every visible GPU")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args) -> int:
+    from fsanet.config import load_config
+    from fsanet.training import train
+    overrides = {"init": args.init, "training.epochs": args.epochs, "training.batch_size": args.batch_size,
+                 "training.learning_rate": args.learning_rate, "training.seed": args.seed,
+                 "training.augmentation": args.augmentation, "data.train": args.train,
+                 "data.validation": args.validation}
+    config = load_config(args.config, overrides)
+    for member in config.members:
+        run_dir = args.output_dir / member
+        print(f"training {member} into {run_dir}")
+        state = train(config.for_member(member), run_dir, args.data_dir, args.resume,
+                      _strategy(args.strategy), verbose=0 if args.quiet else (1 if sys.stdout.isatty() else 2))
+        print(f"{member}: {state['epochs_done']} epochs, best validation MAE "
+              f"{state['best_val_mae']:.3f} at epoch {state['best_epoch'] + 1}; "
+              f"final model {run_dir / 'final.keras'}")
+    return 0
