@@ -3,7 +3,7 @@ TensorFlow (SavedModel).
 
 A runner is a callable from a float32 (N, 64, 64, 3) batch to (N, 3) angles (NumPy). Backends for a
 Keras model (``BACKENDS``): ``keras`` runs it directly; ``onnxruntime`` and ``litert`` convert it once
-(``fsanet.export``) into the cache, ``<cache>/exports/<model_digest>/<name>.<suffix>``, keyed by the
+(``fsanet.exports``) into the cache, ``<cache>/exports/<model_digest>/<name>.<suffix>``, keyed by the
 SHA-256 of the model's architecture and weights, and every time a runner opens such a file it is
 checked against the Keras model on ``check_inputs()`` at batch 1 and 4 (max |difference|
 <= ``PARITY_DEGREES``): a file that fails is deleted and never used.
@@ -21,12 +21,14 @@ face detector) needs: spinning is turned off.
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from fsanet.export import SUFFIXES, ExportError, export, model_digest, read_metadata
+from fsanet.exports import SUFFIXES, ExportError, export, model_digest, read_metadata
+from fsanet.runtime import native_logs_quieted
 
 BACKENDS = ("keras", "onnxruntime", "litert")
 FASTEST_FIRST = ("litert", "onnxruntime", "keras")
@@ -40,6 +42,14 @@ SMALL_BATCH = 8
 def check_inputs(image_size=64) -> np.ndarray:
     """Four fixed random 0..255 images: the inputs on which a converted file must match Keras."""
     return np.random.default_rng(0).uniform(0, 255, (4, image_size, image_size, 3)).astype(np.float32)
+
+
+def parity_difference(model, runner) -> float:
+    """Max |runner - Keras model| (degrees) on ``check_inputs()``, at batch 4 and at batch 1."""
+    images = check_inputs(model.input_shape[1])
+    expected = np.asarray(model(images, training=False))
+    return float(np.max([np.abs(runner(images) - expected).max(),
+                         np.abs(runner(images[:1]) - expected[:1]).max()]))  # NaN propagates
 
 
 class KerasRunner:
@@ -139,7 +149,8 @@ class _Interpreter:
     def __call__(self, batch):
         if len(batch) != self._batch_size:
             self.interpreter.resize_tensor_input(self._input["index"], batch.shape)
-            self.interpreter.allocate_tensors()
+            with native_logs_quieted():  # LiteRT announces its XNNPACK delegate here
+                self.interpreter.allocate_tensors()
             self._batch_size = len(batch)
         self.interpreter.set_tensor(self._input["index"], batch)
         self.interpreter.invoke()
@@ -191,6 +202,11 @@ class ExportedModel:
         self.name = self.metadata.get("variant") or self.path.stem
         self.input_shape = (None, 64, 64, 3)
 
+    @property
+    def size_bytes(self) -> int:
+        files = self.path.rglob("*") if self.path.is_dir() else [self.path]
+        return sum(f.stat().st_size for f in files if f.is_file())
+
     def __call__(self, images):
         return self.runner(np.asarray(images, np.float32))
 
@@ -208,6 +224,7 @@ def converted_runner(model, backend, cache_dir=None):
     path = (Path(cache_dir) / "exports" / model_digest(model) /
             f"{model.name}{SUFFIXES[FORMAT_OF[backend]]}")
     if not path.exists():
+        print(f"converting {model.name} for {backend} once (cached in {path.parent})", file=sys.stderr)
         try:
             export(model, path, FORMAT_OF[backend])
         except ExportError:
@@ -216,10 +233,7 @@ def converted_runner(model, backend, cache_dir=None):
             raise ExportError(f"converting {model.name} for {backend} failed: "
                               f"{type(e).__name__}: {e}") from e
     runner = _FILE_RUNNERS[backend](path)
-    images = check_inputs(model.input_shape[1])
-    expected = np.asarray(model(images, training=False))
-    difference = max(np.abs(runner(images) - expected).max(),
-                     np.abs(runner(images[:1]) - expected[:1]).max())
+    difference = parity_difference(model, runner)
     if not difference <= PARITY_DEGREES:  # also refuses NaN
         path.unlink()
         raise ExportError(f"{path}: {backend} output differs from the Keras model by "

@@ -31,6 +31,7 @@ COMMANDS = {
     "prepare-type1": "fsanet.commands.prepare_type1",
     "make-synthetic": "fsanet.commands.make_synthetic",
     "train": "fsanet.commands.train",
+    "export": "fsanet.commands.export",
 }
 """Subcommand name -> module. The first line of a module's docstring is its help."""
 

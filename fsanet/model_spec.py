@@ -5,7 +5,7 @@ A spec is a released model's name or alias (variant or fusion, with the protocol
 checkpoint), ``fusion:a,b,c`` (the plain average of several specs), one of our ``.keras`` files
 (loaded with ``safe_mode``) or one of the authors' ``.h5`` files (its variant is recognised).
 Where only inference is needed (``exported=True``: the demo, evaluation) it may also be an exported
-``.onnx``, ``.tflite`` or SavedModel folder (``fsanet.export``), returned as an
+``.onnx``, ``.tflite`` or SavedModel folder (``fsanet.exports``), returned as an
 ``fsanet.backends.ExportedModel`` that ``PosePredictor`` runs under the file's own runtime.
 """
 

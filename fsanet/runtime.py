@@ -38,6 +38,14 @@ def _native_stderr_captured():
             os.close(saved)
 
 
+def native_logs_quieted():
+    """A context that silences native libraries ignoring TF_CPP_MIN_LOG_LEVEL (LiteRT's "Created
+    TensorFlow Lite XNNPACK delegate", the TFLite quantiser's settings line) where the variable
+    asks for quiet, as the command line sets it; otherwise it changes nothing."""
+    quiet = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") not in ("", "0")
+    return _native_stderr_captured() if quiet else contextlib.nullcontext()
+
+
 def quiet_tensorflow(verbose: bool = False):
     """Import TensorFlow (and Keras) with their start-up and runtime logs silenced, unless
     ``verbose``. Safe to call more than once; a user's own TF_CPP_MIN_LOG_LEVEL wins."""

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from fsanet.commands import non_negative_int, positive_int
+from fsanet.backends import BACKENDS
 from fsanet.detectors import DETECTORS
 
 
@@ -23,9 +24,11 @@ def add_arguments(parser):
     parser.add_argument("--output", type=Path, default=Path("out"),
                         help="a folder (default ./out), or a file name for a single input")
     parser.add_argument("--model", default="fusion",
-                        help="any model spec: released name or alias, fusion, fusion:a,b,c, .keras or "
-                             "authors' .h5 (default: fusion)")
+                        help="any model spec: released name or alias, fusion, fusion:a,b,c, .keras, "
+                             "authors' .h5, or an exported .onnx / .tflite / SavedModel (default: fusion)")
     parser.add_argument("--protocol", default="300W_LP", help="300W_LP (default) or BIWI weights")
+    parser.add_argument("--backend", choices=BACKENDS,
+                        help="pose runtime (default: the fastest whose conversion matches Keras)")
     parser.add_argument("--detector", choices=list(DETECTORS), default="mtcnn")
     parser.add_argument("--every", type=positive_int, default=5,
                         help="videos: detect every N frames, reuse the boxes in between (default 5)")
@@ -56,7 +59,8 @@ def run(args) -> int:
         configure_cpu_threads()
     except RuntimeError:
         pass  # TensorFlow already runs in this process (called from Python): keep its thread pools
-    predictor = PosePredictor(resolve_model(args.model, args.protocol), normalize=True)
+    predictor = PosePredictor(resolve_model(args.model, args.protocol, exported=True), normalize=True,
+                              backend=args.backend)
     detector = make_detector(args.detector)
     show = not args.no_display and display_available()
     single = len(sources) == 1 and status == 0

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.metadata
 import json
 import os
 import shutil
@@ -37,7 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
+import fsanet
 from fsanet.errors import FSANetError
+from fsanet.runtime import native_logs_quieted
 
 FORMATS = ("savedmodel", "litert", "onnx")
 SUFFIXES = {"savedmodel": "", "litert": ".tflite", "onnx": ".onnx"}
@@ -47,8 +48,6 @@ ANGLE_CONVENTION = ("pose = [yaw, pitch, roll] in degrees, the authors' label or
 METADATA_KEYS = ("variant", "protocol", "weights_sha256", "fsanet_version", "angle_convention",
                  "input", "output")
 METADATA_FILE = "fsanet.json"
-INT8_SETS = ("synthetic",)
-"""Built-in representative sets for int8; a folder of face-crop images is the other choice."""
 
 
 class ExportError(FSANetError):
@@ -64,17 +63,10 @@ def model_digest(model) -> str:
     return digest.hexdigest()
 
 
-def project_version() -> str:
-    try:
-        return importlib.metadata.version("fsanet")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown (not installed)"
-
-
 def default_metadata(model) -> dict:
     """The metadata of ``model`` where nothing more is known (see ``source_metadata``)."""
     return {"variant": model.name, "protocol": "", "weights_sha256": model_digest(model),
-            "fsanet_version": project_version(), "angle_convention": ANGLE_CONVENTION,
+            "fsanet_version": fsanet.__version__, "angle_convention": ANGLE_CONVENTION,
             "input": f"{INPUT_NAME}: float32 (N, 64, 64, 3), BGR 0..255",
             "output": f"{OUTPUT_NAME}: float32 (N, 3), yaw / pitch / roll in degrees"}
 
@@ -100,17 +92,25 @@ def source_metadata(spec, protocol="300W_LP") -> dict:
 
 def representative_crops(source="synthetic", count=200) -> np.ndarray:
     """(N, 64, 64, 3) float32 BGR crops for int8 calibration: ``"synthetic"`` heads
-    (``fsanet.synthetic``) or a folder of face-crop images (any size, resized as the predictor does)."""
+    (``fsanet.synthetic``), a folder of face-crop images (any size, resized as the predictor does)
+    or an array of crops."""
     import cv2
+    if isinstance(source, np.ndarray):
+        return source.astype(np.float32)
     if source == "synthetic":
         from fsanet.synthetic import synthetic_dataset
         return synthetic_dataset(count, seed=1)[0].astype(np.float32)
     folder = Path(source)
     files = sorted(p for p in folder.glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp"))
-    if not folder.is_dir() or not files:
-        raise ExportError(f"{folder}: --int8 wants 'synthetic' or a folder of face-crop images; "
-                          "found none")
-    crops = [cv2.resize(cv2.imread(str(p)), (64, 64)) for p in files[:count]]
+    if not files:
+        raise ExportError(f"{folder}: int8 calibration wants 'synthetic' or a folder of face-crop "
+                          "images; found no .jpg / .png / .bmp there")
+    crops = []
+    for file in files[:count]:
+        image = cv2.imread(str(file))
+        if image is None:
+            raise ExportError(f"{file}: not a readable image")
+        crops.append(cv2.resize(image, (64, 64)))
     return np.stack(crops).astype(np.float32)
 
 
@@ -129,7 +129,7 @@ def export(model, path, format, metadata=None, int8=None) -> Path:
     from fsanet.inference import fold_batch_norm
     metadata = {k: str(v) for k, v in dict(default_metadata(model), **(metadata or {})).items()}
     if int8 is not None:
-        metadata["quantization"] = "int8 weights and activations, float32 input and output"
+        metadata["quantization"] = "int8 weights and activations (divisions in float); float32 input and output"
     network = fold_batch_norm(model)
     path = Path(path)
     with _atomic_path(path) as tmp:
@@ -181,15 +181,12 @@ def _write_litert(network, path: Path, metadata, int8):
     with tempfile.TemporaryDirectory() as saved_model:
         _serving_archive(network).write_out(saved_model, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved_model)
-        if int8 is not None:
-            crops = representative_crops(int8)
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.representative_dataset = lambda: ([crop[None]] for crop in crops)
-        flatbuffer = converter.convert()
+        with native_logs_quieted():  # the quantiser prints its settings
+            flatbuffer = converter.convert() if int8 is None else _int8(converter, int8)
     tflite = flatbuffer_utils.convert_bytearray_to_object(flatbuffer)
     if flatbuffer_utils.count_resource_variables(tflite):
         raise ExportError(f"{path.name}: the converted LiteRT model reads variables instead of "
-                          "holding its weights (see fsanet.export's docstring)")
+                          "holding its weights (see fsanet.exports' docstring)")
     buffer = schema.BufferT()
     buffer.data = np.frombuffer(json.dumps(metadata).encode(), np.uint8)
     tflite.buffers.append(buffer)
@@ -197,6 +194,20 @@ def _write_litert(network, path: Path, metadata, int8):
     entry.name, entry.buffer = "fsanet", len(tflite.buffers) - 1
     tflite.metadata = (tflite.metadata or []) + [entry]
     path.write_bytes(flatbuffer_utils.convert_object_to_bytearray(tflite))
+
+
+def _int8(converter, source):
+    """Full-integer quantisation calibrated on ``representative_crops(source)``, divisions kept in
+    float: the int8 DIV kernel refuses a divisor that rounds to its zero point, which the capsule
+    squash and the fine-grained structure's row sums reach on ordinary faces."""
+    import tensorflow as tf
+    crops = representative_crops(source)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([crop[None]] for crop in crops)
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter, debug_dataset=lambda: iter([[crops[:1]]]),
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=["DIV"]))
+    return debugger.get_nondebug_quantized_model()
 
 
 def _write_onnx(network, path: Path, metadata):
