@@ -38,7 +38,7 @@ import numpy as np
 
 import fsanet
 from fsanet.errors import FSANetError
-from fsanet.runtime import native_logs_quieted
+from fsanet.runtime import native_stderr_captured
 
 FORMATS = ("savedmodel", "litert", "onnx")
 SUFFIXES = {"savedmodel": "", "litert": ".tflite", "onnx": ".onnx"}
@@ -181,7 +181,7 @@ def _write_litert(network, path: Path, metadata, int8):
     with tempfile.TemporaryDirectory() as saved_model:
         _serving_archive(network).write_out(saved_model, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved_model)
-        with native_logs_quieted():  # the quantiser prints its settings
+        with native_stderr_captured():  # the quantiser prints its settings
             flatbuffer = converter.convert() if int8 is None else _int8(converter, int8)
     tflite = flatbuffer_utils.convert_bytearray_to_object(flatbuffer)
     if flatbuffer_utils.count_resource_variables(tflite):

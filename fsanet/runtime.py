@@ -20,8 +20,9 @@ _LOADED = False
 
 
 @contextlib.contextmanager
-def _native_stderr_captured():
-    """Point file descriptor 2 at a temporary file; on an exception, replay what was captured."""
+def native_stderr_captured():
+    """Point file descriptor 2 at a temporary file; on an exception, replay what was captured.
+    Also for native calls whose only output on success is a notice (LiteRT's, the TFLite quantiser's)."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as capture:
@@ -38,14 +39,6 @@ def _native_stderr_captured():
             os.close(saved)
 
 
-def native_logs_quieted():
-    """A context that silences native libraries ignoring TF_CPP_MIN_LOG_LEVEL (LiteRT's "Created
-    TensorFlow Lite XNNPACK delegate", the TFLite quantiser's settings line) where the variable
-    asks for quiet, as the command line sets it; otherwise it changes nothing."""
-    quiet = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") not in ("", "0")
-    return _native_stderr_captured() if quiet else contextlib.nullcontext()
-
-
 def quiet_tensorflow(verbose: bool = False):
     """Import TensorFlow (and Keras) with their start-up and runtime logs silenced, unless
     ``verbose``. Safe to call more than once; a user's own TF_CPP_MIN_LOG_LEVEL wins."""
@@ -58,7 +51,7 @@ def quiet_tensorflow(verbose: bool = False):
         _LOADED = True
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with _native_stderr_captured():
+    with native_stderr_captured():
         import tensorflow as tf
         tf.config.list_physical_devices()  # CUDA probing happens here, still inside the capture
         import keras  # noqa: F401
