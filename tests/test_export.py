@@ -147,11 +147,12 @@ def test_readme_onnx_snippet_needs_only_onnxruntime_and_numpy(exported, aflw_sam
 
 
 def test_int8_litert_stays_close_on_real_faces(pretrained, aflw_samples, tmp_path):
-    """Not parity: int8 (calibrated on synthetic heads) changes angles; measured mean |change| on
-    the 16 AFLW2000 crops about 0.7 degrees and MAE 4.2 against the float model's 4.4."""
+    """Not parity: int8 (calibrated on synthetic heads) changes angles. Measured on the 16 AFLW2000
+    crops: mean |change| 0.64 degrees, max 3.5, MAE 3.92 against the float fusion's 3.98 (9.6 mean
+    change before ADD and MUL were kept in float)."""
     crops, poses = aflw_samples[0].astype(np.float32), aflw_samples[1]
-    model = pretrained("capsule")
-    path = export(model, tmp_path / "capsule_int8.tflite", "litert", int8="synthetic")
+    model = pretrained("fusion")
+    path = export(model, tmp_path / "fusion_int8.tflite", "litert", int8="synthetic")
     assert path.stat().st_size < 0.5 * 4 * model.count_params()
     float_angles, int8_angles = np.asarray(model(crops)), litert_runtime(path)(crops)
     change = np.abs(int8_angles - float_angles)
