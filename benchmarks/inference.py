@@ -147,9 +147,9 @@ def main():
                        f"{fastest_64[0]} ({fastest_64[1]}), {best_rate / ours[fastest_64][1]:.2f}x")
         if model_name == "fusion":
             rate = ours[fastest_64][1]
-            summary.append(f"fusion batch 64: {rate:.0f} images/s x {FUSION_MFLOP} MFLOP = "
-                           f"{rate * FUSION_MFLOP / 1000:.1f} GFLOP/s, {100 * rate * FUSION_MFLOP / 1000 / gemm:.0f}% "
-                           f"of the GEMM rate")
+            gflops = rate * FUSION_MFLOP / 1000
+            summary.append(f"fusion batch 64: {rate:.0f} images/s x {FUSION_MFLOP} MFLOP = {gflops:.1f} "
+                           f"GFLOP/s, {100 * gflops / gemm:.0f}% of the GEMM rate")
     print("\n" + "\n".join(summary))
 
 

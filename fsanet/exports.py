@@ -5,7 +5,9 @@ take: no normalisation inside); output ``pose``, float32 (N, 3), yaw / pitch / r
 project's angle convention (``fsanet.pose``). N is dynamic. What is exported is the inference form of
 the network, BatchNorm folded into the convolutions (``fsanet.inference.fold_batch_norm``).
 
-Each file carries ``METADATA_KEYS`` as strings: in ONNX ``metadata_props``; in LiteRT an ``fsanet``
+Each file carries metadata, strings under ``variant``, ``protocol``, ``weights_sha256``,
+``fsanet_version``, ``angle_convention``, ``input``, ``output`` (and ``quantization`` for int8): in ONNX
+``metadata_props``; in LiteRT an ``fsanet``
 entry (JSON) of the flatbuffer's metadata table (where the converter keeps its own
 ``min_runtime_version``; the TFLite Support metadata schema would add a dependency for no gain); in a
 SavedModel ``assets.extra/fsanet.json`` (the folder SavedModel reserves for files the graph does not
@@ -45,8 +47,6 @@ SUFFIXES = {"savedmodel": "", "litert": ".tflite", "onnx": ".onnx"}
 INPUT_NAME, OUTPUT_NAME = "image", "pose"
 ANGLE_CONVENTION = ("pose = [yaw, pitch, roll] in degrees, the authors' label order; axes drawn as "
                     "Hopenet (x right, y down, z towards the camera)")
-METADATA_KEYS = ("variant", "protocol", "weights_sha256", "fsanet_version", "angle_convention",
-                 "input", "output")
 METADATA_FILE = "fsanet.json"
 
 
@@ -209,7 +209,8 @@ def _int8(converter, source):
     converter.representative_dataset = lambda: ([crop[None]] for crop in crops)
     debugger = tf.lite.experimental.QuantizationDebugger(
         converter=converter, debug_dataset=lambda: iter([[crops[:1]]]),
-        debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=["DIV", "ADD", "MUL"]))
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(
+            denylisted_ops=["DIV", "ADD", "MUL"]))
     return debugger.get_nondebug_quantized_model()
 
 

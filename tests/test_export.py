@@ -100,10 +100,12 @@ def test_export_carries_contract_and_metadata(format, exported):
     if format == "onnx":
         graph = onnx.load(str(path)).graph
         assert [i.name for i in graph.input] == ["image"] and [o.name for o in graph.output] == ["pose"]
-        assert [d.dim_param or d.dim_value for d in graph.input[0].type.tensor_type.shape.dim] == ["N", 64, 64, 3]
+        dims = graph.input[0].type.tensor_type.shape.dim
+        assert [d.dim_param or d.dim_value for d in dims] == ["N", 64, 64, 3]
     elif format == "litert":
         interpreter = Interpreter(model_path=str(path))
-        assert interpreter.get_signature_list() == {"serving_default": {"inputs": ["image"], "outputs": ["pose"]}}
+        signatures = interpreter.get_signature_list()
+        assert signatures == {"serving_default": {"inputs": ["image"], "outputs": ["pose"]}}
         assert list(interpreter.get_input_details()[0]["shape_signature"]) == [-1, 64, 64, 3]
     else:
         signature = tf.saved_model.load(str(path)).signatures["serving_default"]
