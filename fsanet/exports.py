@@ -146,8 +146,11 @@ def export(model, path, format, metadata=None, int8=None) -> Path:
 @contextlib.contextmanager
 def _atomic_path(path: Path):
     """A temporary path beside ``path`` (file or folder) renamed onto it on success."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part"))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part"))
+    except OSError as e:
+        raise ExportError(f"{path}: cannot write there ({e.strerror or e})") from None
     try:
         tmp = work / path.name
         yield tmp

@@ -184,6 +184,9 @@ def test_export_refuses_bad_requests(pretrained, tmp_path):
         export(pretrained("capsule"), tmp_path / "c.onnx", "onnx", int8="synthetic")
     with pytest.raises(ExportError, match="found no .jpg"):
         export(pretrained("capsule"), tmp_path / "c.tflite", "litert", int8=tmp_path)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ExportError, match="cannot write there"):
+        export(pretrained("capsule"), tmp_path / "file" / "c.onnx", "onnx")
 
 
 def test_export_command(tmp_path, capsys):
