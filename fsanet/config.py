@@ -14,6 +14,7 @@ from pathlib import Path
 
 from fsanet.errors import FSANetError
 from fsanet.protocols import PROTOCOLS
+from fsanet.splits import SPLITS
 from fsanet.variants import FUSIONS, get_variant
 
 
@@ -27,6 +28,7 @@ class DataConfig:
     train: tuple = ()
     validation: tuple = ()  # files; when empty, ``validation_split`` of the training data
     validation_split: float = 0.2
+    validation_split_by: str = "frame"  # or "identity" (fsanet.splits)
     test: tuple = ()
     angle_filter: bool = True  # keep only samples with every angle in [-99, 99]
 
@@ -112,6 +114,9 @@ def from_dict(values: dict, path="<config>") -> ExperimentConfig:
         raise ConfigError(f"{path}: epochs, batch_size and learning_rate must be positive")
     if not 0 <= config.data.validation_split < 1:
         raise ConfigError(f"{path}: validation_split must be in [0, 1)")
+    if config.data.validation_split_by not in SPLITS:
+        raise ConfigError(f"{path}: validation_split_by must be one of {list(SPLITS)}, "
+                          f"got {config.data.validation_split_by!r}")
     return config
 
 
