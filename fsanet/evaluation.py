@@ -53,12 +53,14 @@ def score(predictions, poses) -> dict:
 
 
 def evaluate(models: dict, test_sets: dict, batch_size=256, backend=None) -> dict:
-    """{model label: {"size_mb", test set name: score + "predictions"}} for every pair, each model
-    run by ``PosePredictor`` on ``backend`` (default: the fastest that matches Keras)."""
+    """{model label: {"size_mb", test set name: score + "predictions"}} for every pair, each Keras
+    model run by ``PosePredictor`` on ``backend`` (default: the fastest that matches Keras), each
+    exported file (``fsanet.backends.ExportedModel``) under its own runtime."""
+    from fsanet.backends import ExportedModel
     from fsanet.inference import PosePredictor
     results = {}
     for label, model in models.items():
-        predictor = PosePredictor(model, backend=backend)
+        predictor = PosePredictor(model, backend=None if isinstance(model, ExportedModel) else backend)
         results[label] = {"size_mb": size_mb(model)}
         for name, (images, poses) in test_sets.items():
             predictions = np.concatenate([predictor.predict_prepared(images[i:i + batch_size].astype(np.float32))

@@ -1,6 +1,7 @@
 """Exports (fsanet.exports) at parity, each run by its own runtime, and the PosePredictor backends
 (fsanet.backends): conversion cache, check against Keras, default choice, exported files as models."""
 
+import json
 import re
 import subprocess
 import sys
@@ -261,3 +262,16 @@ def test_exported_files_as_models(exported, pretrained, aflw_samples):
         PosePredictor(resolve_model(str(exported("fusion", "onnx")), exported=True), backend="litert")
     with pytest.raises(ExportError, match="exported model not found"):
         resolve_model("missing.onnx", exported=True)
+
+
+def test_test_command_scores_an_exported_file_like_its_model(exported, aflw_samples, tmp_path):
+    from fsanet.data import write_pose_npz
+    crops, poses = aflw_samples
+    write_pose_npz(tmp_path / "aflw16.npz", crops, poses)
+    onnx_file = str(exported("fusion", "onnx"))
+    assert run_command("test", ["--models", "fusion", onnx_file, "--backend", "keras", "--test",
+                                str(tmp_path / "aflw16.npz"), "--json", str(tmp_path / "out.json")]) == 0
+    models = json.loads((tmp_path / "out.json").read_text())["models"]
+    keras_run, onnx_run = models["fusion"]["aflw16"], models[onnx_file]["aflw16"]
+    assert np.abs(np.subtract(keras_run["predictions"], onnx_run["predictions"])).max() <= TOLERANCE_DEGREES
+    assert models[onnx_file]["size_mb"] == exported("fusion", "onnx").stat().st_size / 1e6

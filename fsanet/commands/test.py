@@ -65,8 +65,8 @@ def add_arguments(parser):
     parser.add_argument("--raw-dir", type=Path, help="folder holding the preset's raw test folders")
     parser.add_argument("--protocol", choices=sorted(PROTOCOLS), help="checkpoints of released models")
     parser.add_argument("--backend", choices=BACKENDS,
-                        help="pose runtime for the models (default: the fastest whose conversion "
-                             "matches Keras)")
+                        help="pose runtime for Keras models (default: the fastest whose conversion "
+                             "matches Keras); exported files run under their own")
     parser.add_argument("--no-angle-filter", dest="angle_filter", action="store_false", default=None,
                         help="keep test samples with an angle beyond ±99° (default: the preset's, else filter)")
     parser.add_argument("--metrics", type=_metrics, default=(),
