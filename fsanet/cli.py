@@ -27,6 +27,7 @@ from fsanet.errors import FSANetError
 
 COMMANDS = {
     "demo": "fsanet.commands.demo",
+    "plot": "fsanet.commands.plot",
     "heatmaps": "fsanet.commands.heatmaps",
     "prepare-type1": "fsanet.commands.prepare_type1",
     "prepare-biwi": "fsanet.commands.prepare_biwi",

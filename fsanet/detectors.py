@@ -121,6 +121,14 @@ DETECTORS = {"mtcnn": MTCNNDetector, "dlib": DlibDetector, "dlib_cnn": DlibCNNDe
 """Detector name -> class; the demo's ``--detector`` choices."""
 
 
+def default_detector(kind) -> str:
+    """The demo's detector for a kind of input (``fsanet.video.Source.kind``), chosen with
+    ``benchmarks/detectors.py`` (README, Demo): on video ``dlib`` finds the face in every frame of
+    obama.mp4 in a fraction of MTCNN's time, which real-time video needs; on photos ``mtcnn``
+    finds the small faces (down to ~20 px) that dlib's HOG misses (it needs ~80 px)."""
+    return "mtcnn" if kind in ("image", "folder") else "dlib"
+
+
 def make_detector(name):
     if name not in DETECTORS:
         raise DetectorError(f"unknown detector {name!r}; choose from {', '.join(DETECTORS)}")

@@ -1,7 +1,12 @@
-"""The angle convention, in one place.
+"""The angle convention, in one place: angles, rotation matrices, and how poses are drawn.
 
 Everything in this project is ``[yaw, pitch, roll]`` in degrees, the authors' label order.
 300W-LP / AFLW2000 store ``Pose_Para[0:3]`` = pitch, yaw, roll in radians.
+
+Signs, as the authors' data and drawing have them (image x to the right, y down):
+positive yaw turns the face towards the image's left (the person's right), positive pitch raises
+the face (looking up), positive roll turns the head clockwise in the image (onto the person's left
+shoulder). ``docs/angles.png`` shows each.
 """
 
 from __future__ import annotations
@@ -85,3 +90,30 @@ def draw_axes(image, yaw, pitch, roll, center, size, thickness=3):
                            ((0, 0, 255), (0, 255, 0), (255, 0, 0))):
         cv2.line(image, origin, tuple(int(round(c)) for c in end), colour, thickness)
     return image
+
+
+def cube_corners(yaw, pitch, roll, center, size):
+    """(8, 2) image points of a cube around ``center`` turned with the head (orthographic, like the
+    axes), its faces ``size`` from the centre where the axes of that ``size`` end; corners 0-3 are
+    the face side (head z = +1), 4-7 the back."""
+    signs = np.array([(-1, -1, 1), (1, -1, 1), (1, 1, 1), (-1, 1, 1),
+                      (-1, -1, -1), (1, -1, -1), (1, 1, -1), (-1, 1, -1)], np.float64)
+    points = signs @ rotation_from_pose(yaw, pitch, roll).T * size
+    return points[:, :2] + np.asarray(center, np.float64)
+
+
+def draw_cube(image, yaw, pitch, roll, center, size, thickness=2):
+    """Draw the head's cube onto a BGR image in place: the face side red, the back blue, the
+    edges joining them green."""
+    corners = [tuple(int(round(c)) for c in p) for p in cube_corners(yaw, pitch, roll, center, size)]
+    for start, colour in ((4, (255, 0, 0)), (0, (0, 0, 255))):  # back first, face side on top
+        for i in range(4):
+            cv2.line(image, corners[start + i], corners[start + (i + 1) % 4], colour, thickness)
+    for i in range(4):
+        cv2.line(image, corners[i], corners[i + 4], (0, 255, 0), thickness)
+    return image
+
+
+DRAWINGS = {"axes": draw_axes, "cube": draw_cube}
+"""How a pose can be drawn (the demo's ``--style``): name -> f(image, yaw, pitch, roll, center, size,
+thickness), drawing in place."""

@@ -2,12 +2,18 @@
 
 Images of any depth and channel count become BGR uint8; videos decode every stored frame; outputs
 appear whole or not at all (an image is encoded first, a video written under a temporary name).
+Video frames are decoded and encoded in background threads (OpenCV releases the GIL while it
+works), so on two cores decoding and encoding run beside detection and pose instead of before and
+after them; ``decode_seconds`` and ``encode_seconds`` hold those threads' own time.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import sys
+import threading
+import time
 from pathlib import Path
 
 import cv2
@@ -17,7 +23,6 @@ from fsanet.errors import FSANetError
 from fsanet.io import atomic_write
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
-DETECTORS = ("mtcnn", "dlib")
 
 
 class InputError(FSANetError, ValueError):
@@ -109,24 +114,77 @@ class Source:
                 except InputError as e:
                     print(f"error: {e}", file=sys.stderr)
         else:
-            count = 0
+            # a camera's frames are live: read at most one ahead, so none waits long
+            yield from prefetched(self._decoded(), depth=1 if self.kind == "camera" else 4)
+
+    def _decoded(self):
+        count, self.decode_seconds = 0, 0.0
+        try:
             while True:
+                start = time.perf_counter()
                 ok, frame = self._capture.read()
+                self.decode_seconds += time.perf_counter() - start
                 if not ok:
                     break
                 count += 1
                 yield self.name, frame
+        finally:
             self._capture.release()
-            if count == 0:
-                raise InputError(f"{self.spec}: no frame could be decoded")
+        if count == 0:
+            raise InputError(f"{self.spec}: no frame could be decoded")
+
+
+def prefetched(items, depth=4):
+    """Iterate ``items`` (a generator) in a background thread, up to ``depth`` items ahead. Its
+    exceptions are raised here, in order; leaving the loop early stops and closes it."""
+    ready, stop = queue.Queue(depth), threading.Event()
+
+    def put(entry):
+        while not stop.is_set():
+            try:
+                ready.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def produce():
+        try:
+            for item in items:
+                if not put((item, None)):
+                    break
+            else:
+                put((None, StopIteration()))
+        except BaseException as e:  # handed to the consumer, raised there
+            put((None, e))
+        finally:
+            items.close()
+
+    thread = threading.Thread(target=produce, name="fsanet-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = ready.get()
+            if isinstance(error, StopIteration):
+                return
+            if error is not None:
+                raise error
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 class VideoOutput:
-    """An mp4 written to a temporary name and renamed when closed (also after Ctrl-C)."""
+    """An mp4 (MPEG-4 part 2, ``mp4v``) written to a temporary name and renamed when closed (also
+    after Ctrl-C). Frames are encoded in a background thread, up to ``depth`` frames behind;
+    ``write`` hands a frame over (do not change it afterwards)."""
 
-    def __init__(self, path, fps):
+    def __init__(self, path, fps, depth=8):
         self.path, self.fps, self._writer = Path(path), fps, None
         self._partial = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix or '.mp4'}")
+        self._frames, self._thread, self._error = queue.Queue(depth), None, None
+        self.encode_seconds = 0.0
 
     def write(self, frame):
         if self._writer is None:
@@ -136,11 +194,31 @@ class VideoOutput:
                                            self.fps, (width, height))
             if not self._writer.isOpened():
                 raise InputError(f"{self.path}: cannot write a video here")
-        self._writer.write(frame)
+            self._thread = threading.Thread(target=self._encode, name="fsanet-encode", daemon=True)
+            self._thread.start()
+        if self._error is not None:
+            raise self._error
+        self._frames.put(frame)
+
+    def _encode(self):
+        while (frame := self._frames.get()) is not None:
+            if self._error is None:
+                start = time.perf_counter()
+                try:
+                    self._writer.write(frame)
+                except Exception as e:  # noqa: BLE001  (raised in the caller's thread)
+                    self._error = e
+                self.encode_seconds += time.perf_counter() - start
 
     def close(self):
+        """Encode what is queued, finish the file and give it its name."""
         if self._writer is not None:
+            self._frames.put(None)
+            self._thread.join()
             self._writer.release()
+            self._writer = None
+            if self._error is not None:
+                raise self._error
             os.replace(self._partial, self.path)
 
 

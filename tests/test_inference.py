@@ -41,3 +41,16 @@ def test_bad_crop_shape_is_named(predictor, shape):
 
 def test_as_dict_names_angles():
     assert PosePredictor.as_dict([1, 2, 3]) == {"yaw": 1.0, "pitch": 2.0, "roll": 3.0}
+
+
+def test_fusion_members_come_from_the_same_pass(pretrained, aflw_samples):
+    crops = list(aflw_samples[0][:4])
+    fusion = PosePredictor(pretrained("fusion"))
+    angles, members = fusion.predict_members(crops)
+    np.testing.assert_array_equal(angles, fusion(crops))  # the default output, unchanged
+    assert members.shape == (4, 3, 3)
+    np.testing.assert_allclose(members.mean(axis=1), angles, atol=1e-4)
+    for i, name in enumerate(("capsule", "var_capsule", "noS_capsule")):  # in the fusion's order
+        np.testing.assert_allclose(members[:, i], PosePredictor(pretrained(name))(crops), atol=1e-3)
+    single, none = PosePredictor(pretrained("capsule")).predict_members(crops)
+    assert none is None and single.shape == (4, 3)

@@ -1,8 +1,10 @@
-"""Head pose on images, folders, videos or a webcam: faces detected, axes and angles drawn.
+"""Head pose on images, folders, videos or a webcam: faces detected and tracked, axes and angles drawn.
 
 Without inputs it runs on a built-in photo (scikit-image's public-domain astronaut) and writes
-out/astronaut_pose.jpg. Exit status: 0 done, 1 some image had no face, 2 an input, output, model or
-detector that cannot be used.
+out/astronaut_pose.jpg. ``--data out.csv`` (or ``.jsonl``) records every face of every frame (track ID,
+box, angles, rotation matrix, the fusion members' spread; smoothed angles with ``--smooth``), row by
+row as frames finish; ``fsanet plot out.csv`` draws them. Exit status: 0 done, 1 some image had no
+face, 2 an input, output, model or detector that cannot be used.
 """
 
 from __future__ import annotations
@@ -13,8 +15,20 @@ from pathlib import Path
 from fsanet.commands import non_negative_int, positive_int
 from fsanet.backends import BACKENDS
 from fsanet.detectors import DETECTORS
+from fsanet.pose import DRAWINGS
+from fsanet.records import SUFFIXES
 
 
+
+
+def data_file(text):
+    """argparse type: a path ending in .csv or .jsonl (checked before the model loads)."""
+    if Path(text).suffix.lower() not in SUFFIXES:
+        raise ValueError(text)
+    return Path(text)
+
+
+data_file.__name__ = "data file name (.csv or .jsonl)"
 
 
 def add_arguments(parser):
@@ -29,21 +43,36 @@ def add_arguments(parser):
     parser.add_argument("--protocol", default="300W_LP", help="300W_LP (default) or BIWI weights")
     parser.add_argument("--backend", choices=BACKENDS,
                         help="pose runtime (default: the fastest whose conversion matches Keras)")
-    parser.add_argument("--detector", choices=list(DETECTORS), default="mtcnn")
-    parser.add_argument("--every", type=positive_int, default=5,
-                        help="videos: detect every N frames, reuse the boxes in between (default 5)")
+    parser.add_argument("--detector", choices=list(DETECTORS),
+                        help="face detector (default: dlib for videos and cameras, mtcnn for photos)")
+    parser.add_argument("--every", type=positive_int, default=10,
+                        help="videos: detect every N frames, carry the face tracks in between "
+                             "(default 10; the authors' demo used 5)")
     parser.add_argument("--detection-width", type=non_negative_int, default=640,
                         help="detect on a copy at most this wide (0: full frame)")
+    parser.add_argument("--data", type=data_file,
+                        help="write per-frame data for every face to this .csv or .jsonl file")
+    parser.add_argument("--smooth", action="store_true",
+                        help="smooth the angles per face track over time (One-Euro filter); the data "
+                             "file keeps the raw angles next to the smoothed ones")
+    parser.add_argument("--style", choices=list(DRAWINGS), default="axes",
+                        help="how a pose is drawn (default: axes)")
+    parser.add_argument("--no-video", action="store_true",
+                        help="write no annotated images or videos (with --data: data only)")
     parser.add_argument("--no-display", action="store_true", help="never open a window")
 
 
 def run(args) -> int:
     import cv2
+    import numpy as np
 
     from fsanet.annotate import PoseAnnotator, run_source
-    from fsanet.detectors import make_detector
+    from fsanet.detectors import default_detector, make_detector
     from fsanet.inference import PosePredictor, configure_cpu_threads
     from fsanet.model_spec import resolve_model
+    from fsanet.models import FSANet, SSRNetMD
+    from fsanet.records import RecordWriter
+    from fsanet.smoothing import PoseSmoother
     from fsanet.video import InputError, Source, display_available
 
     status, sources = 0, []
@@ -59,27 +88,42 @@ def run(args) -> int:
         configure_cpu_threads()
     except RuntimeError:
         pass  # TensorFlow already runs in this process (called from Python): keep its thread pools
-    predictor = PosePredictor(resolve_model(args.model, args.protocol, exported=True), normalize=True,
-                              backend=args.backend)
-    detector = make_detector(args.detector)
+    model = resolve_model(args.model, args.protocol, exported=True)
+    predictor = PosePredictor(model, normalize=True, backend=args.backend)
+    predictor.predict_members([np.zeros((64, 64, 3), np.uint8)])  # TF optimises the graph on its
+    # first call (about a second): done here, before the frames and their FPS clock start
+    detectors = {}
     show = not args.no_display and display_available()
     single = len(sources) == 1 and status == 0
-    for source in sources:
-        try:
-            every = args.every if source.kind in ("video", "camera") else 1
-            annotator = PoseAnnotator(detector, predictor, every, args.detection_width)
-            output = args.output if single or not args.output.suffix else args.output.parent
-            summary = run_source(source, annotator, output, show)
-        except InputError as e:
-            print(f"error: {e}", file=sys.stderr)
-            status = 2
-            continue
-        if source.kind in ("video", "camera") and summary["frames"]:
-            fps = summary["frames"] / summary["seconds"]
-            print(f"{source.name}: {summary['frames']} frames at {fps:.1f} FPS; faces in "
-                  f"{sum(1 for n in summary['faces'] if n)} frames")
-        elif not all(summary["faces"]):
-            status = max(status, 1)
+    data = None
+    if args.data is not None:
+        data = RecordWriter(args.data, spread=not isinstance(model, (FSANet, SSRNetMD)), smoothed=args.smooth)
+    try:
+        for source in sources:
+            try:
+                every = args.every if source.kind in ("video", "camera") else 1
+                name = args.detector or default_detector(source.kind)
+                if name not in detectors:
+                    detectors[name] = make_detector(name)
+                annotator = PoseAnnotator(detectors[name], predictor, every, args.detection_width,
+                                          smoother=PoseSmoother() if args.smooth else None, style=args.style)
+                output = args.output if single or not args.output.suffix else args.output.parent
+                summary = run_source(source, annotator, None if args.no_video else output, show, data=data)
+            except InputError as e:
+                print(f"error: {e}", file=sys.stderr)
+                status = 2
+                continue
+            if source.kind in ("video", "camera") and summary["frames"]:
+                fps = summary["frames"] / summary["seconds"]
+                print(f"{source.name}: {summary['frames']} frames at {fps:.1f} FPS; faces in "
+                      f"{sum(1 for n in summary['faces'] if n)} frames, "
+                      f"{annotator.tracker.next_id} face track(s)")
+            elif not all(summary["faces"]):
+                status = max(status, 1)
+    finally:
+        if data is not None:
+            data.close()
+            print(f"{data.rows} face records of {data.frames} frames written to {data.path}")
     if show:
         cv2.destroyAllWindows()
     return status
