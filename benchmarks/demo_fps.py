@@ -28,6 +28,7 @@ from fsanet.inference import configure_cpu_threads
 configure_cpu_threads()
 
 from fsanet.annotate import PoseAnnotator, run_source  # noqa: E402
+from fsanet.backends import BACKENDS  # noqa: E402
 from fsanet.detectors import make_detector  # noqa: E402
 from fsanet.inference import PosePredictor  # noqa: E402
 from fsanet.model_spec import resolve_model  # noqa: E402
@@ -60,11 +61,12 @@ def main():
     parser.add_argument("--setup", type=setup, action="append",
                         help="DETECTOR:N, detection every N frames (default: dlib:10, the demo's); repeatable")
     parser.add_argument("--model", default="fusion")
+    parser.add_argument("--backend", choices=BACKENDS, help="pose runtime (default: the demo's)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-video", action="store_true", help="data only, no annotated video")
     args = parser.parse_args()
     setups = args.setup or [("dlib", 10)]
-    predictor = PosePredictor(resolve_model(args.model), normalize=True)
+    predictor = PosePredictor(resolve_model(args.model), normalize=True, backend=args.backend)
     detectors = {name: make_detector(name) for name, _ in setups}
     runs = {s: [] for s in setups}
     with tempfile.TemporaryDirectory() as out:

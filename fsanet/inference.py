@@ -1,4 +1,4 @@
-"""Fast inference on face crops, one at a time or in batches, without ``model.predict``."""
+"""Fast inference on face crops, one at a time or in batches, on any backend (``fsanet.backends``)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from fsanet.models import FSANet, SSRNetMD, backbone_blocks, build_fusion
 from fsanet.pose import ANGLES
+from fsanet.backends import select_runner
 
 
 def configure_cpu_threads(intra_op=1, inter_op=2):
@@ -62,32 +63,32 @@ def minmax_normalize(crop):
 class PosePredictor:
     """Yaw, pitch, roll (degrees) of BGR face crops.
 
-    ``model`` is any FSA-Net, SSR-Net-MD or fusion model. Crops are HxWx3 BGR arrays of any size
-    (resized bilinearly to the model's input, as the authors did). ``normalize=True`` adds the
-    demos' per-crop min-max stretch; the networks themselves take raw 0..255 values.
+    ``model`` is any FSA-Net, SSR-Net-MD or fusion model, or an exported file opened as
+    ``fsanet.backends.ExportedModel``. Crops are HxWx3 BGR arrays of any size (resized bilinearly to
+    the model's input, as the authors did). ``normalize=True`` adds the demos' per-crop min-max
+    stretch; the networks themselves take raw 0..255 values.
 
-    The forward pass is one concrete ``tf.function`` of the BatchNorm-folded network, called
-    directly: ``model.predict`` costs tens of milliseconds of set-up per call and even the generic
-    ``tf.function`` dispatch about a millisecond, more than the network itself at batch 1.
+    ``backend`` is ``"keras"``, ``"onnxruntime"`` or ``"litert"`` (``fsanet.backends``); None takes the
+    fastest one whose converted file matches the Keras model (converted once and cached).
+
+    A fusion runs as its members, each on the backend, and averages them (what its ``Average``
+    layer computes): the members' outputs then come with every prediction at no extra cost
+    (``predict_members``), and their disagreement is an uncertainty estimate.
     """
 
-    def __init__(self, model, normalize=False):
+    def __init__(self, model, normalize=False, backend=None):
         self.model = model
         self.normalize = normalize
         self.image_size = model.input_shape[1]
-        self.inference_model = fold_batch_norm(model)
-        outputs = self.inference_model.output
-        if not isinstance(model, (FSANet, SSRNetMD)):  # a fusion: its members' outputs come along
-            average = self.inference_model.get_layer("average")
-            outputs = [average.output, *average.input]
-        self._outputs_model = keras.Model(self.inference_model.input, outputs)
-        self._forward = tf.function(
-            self._call_inference_model, autograph=False,
-            input_signature=[tf.TensorSpec((None, self.image_size, self.image_size, 3), tf.float32)],
-        ).get_concrete_function()
-
-    def _call_inference_model(self, images):
-        return self._outputs_model(images, training=False)
+        members = ([layer for layer in model.layers if isinstance(layer, (FSANet, SSRNetMD))]
+                   if isinstance(model, keras.Model) and not isinstance(model, (FSANet, SSRNetMD)) else [])
+        if members:
+            self.backend, first = select_runner(members[0], backend)
+            self._members = [first] + [select_runner(m, self.backend)[1] for m in members[1:]]
+        else:
+            self.backend, forward = select_runner(model, backend)
+            self._members = None
+            self._forward = forward
 
     def prepare(self, crops) -> np.ndarray:
         """(N, S, S, 3) float32 network input from one crop or a sequence / array of crops."""
@@ -108,15 +109,20 @@ class PosePredictor:
         return self._predict(batch)[0]
 
     def _predict(self, batch):
-        outputs = self._forward(tf.convert_to_tensor(batch, tf.float32))
-        return [o.numpy() for o in outputs] if isinstance(outputs, (list, tuple)) else [outputs.numpy()]
+        """(angles (N, 3), members (N, M, 3) or None) of a prepared batch."""
+        batch = np.asarray(batch, np.float32)
+        if len(batch) == 0:
+            return np.empty((0, 3), np.float32), None
+        if self._members is None:
+            return np.asarray(self._forward(batch)), None
+        members = np.stack([np.asarray(forward(batch)) for forward in self._members], axis=1)
+        return members.mean(axis=1, dtype=np.float32), members
 
     def predict_members(self, crops):
         """(angles, members) for a sequence of crops: the (N, 3) output, exactly as ``__call__``
-        gives it, and a fusion's (N, M, 3) member outputs from the same forward pass (their
-        disagreement is an uncertainty estimate); members is None for a single model."""
-        angles, *members = self._predict(self.prepare(list(crops)))
-        return angles, np.stack(members, axis=1) if members else None
+        gives it, and a fusion's (N, M, 3) member outputs from the same pass (None for a single
+        model)."""
+        return self._predict(self.prepare(list(crops)))
 
     def __call__(self, crops) -> np.ndarray:
         """(3,) for one crop, (N, 3) for several; columns are yaw, pitch, roll."""

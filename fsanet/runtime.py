@@ -20,8 +20,9 @@ _LOADED = False
 
 
 @contextlib.contextmanager
-def _native_stderr_captured():
-    """Point file descriptor 2 at a temporary file; on an exception, replay what was captured."""
+def native_stderr_captured():
+    """Point file descriptor 2 at a temporary file; on an exception, replay what was captured.
+    Also for native calls whose only output on success is a notice (LiteRT's, the TFLite quantiser's)."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as capture:
@@ -50,7 +51,7 @@ def quiet_tensorflow(verbose: bool = False):
         _LOADED = True
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with _native_stderr_captured():
+    with native_stderr_captured():
         import tensorflow as tf
         tf.config.list_physical_devices()  # CUDA probing happens here, still inside the capture
         import keras  # noqa: F401

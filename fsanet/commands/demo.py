@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from fsanet.commands import non_negative_int, positive_int
+from fsanet.backends import BACKENDS
 from fsanet.detectors import DETECTORS
 from fsanet.pose import DRAWINGS
 from fsanet.records import SUFFIXES
@@ -37,9 +38,11 @@ def add_arguments(parser):
     parser.add_argument("--output", type=Path, default=Path("out"),
                         help="a folder (default ./out), or a file name for a single input")
     parser.add_argument("--model", default="fusion",
-                        help="any model spec: released name or alias, fusion, fusion:a,b,c, .keras or "
-                             "authors' .h5 (default: fusion)")
+                        help="any model spec: released name or alias, fusion, fusion:a,b,c, .keras, "
+                             "authors' .h5, or an exported .onnx / .tflite / SavedModel (default: fusion)")
     parser.add_argument("--protocol", default="300W_LP", help="300W_LP (default) or BIWI weights")
+    parser.add_argument("--backend", choices=BACKENDS,
+                        help="pose runtime (default: the fastest whose conversion matches Keras)")
     parser.add_argument("--detector", choices=list(DETECTORS),
                         help="face detector (default: dlib for videos and cameras, mtcnn for photos)")
     parser.add_argument("--every", type=positive_int, default=10,
@@ -85,8 +88,8 @@ def run(args) -> int:
         configure_cpu_threads()
     except RuntimeError:
         pass  # TensorFlow already runs in this process (called from Python): keep its thread pools
-    model = resolve_model(args.model, args.protocol)
-    predictor = PosePredictor(model, normalize=True)
+    model = resolve_model(args.model, args.protocol, exported=True)
+    predictor = PosePredictor(model, normalize=True, backend=args.backend)
     predictor.predict_members([np.zeros((64, 64, 3), np.uint8)])  # TF optimises the graph on its
     # first call (about a second): done here, before the frames and their FPS clock start
     detectors = {}
