@@ -98,8 +98,9 @@ def draw_fps(frame, fps):
 
 
 def run_source(source, annotator, output, show=False, report=print):
-    """Annotate every frame of a source; returns {"frames", "faces" per frame, "seconds", "timings"}."""
-    faces_per_frame, video = [], None
+    """Annotate every frame of a source into ``output`` (the file for an image, video or camera; the
+    folder for a folder's images); returns {"frames", "faces" per frame, "seconds", "timings"}."""
+    faces_per_frame, video, complete = [], None, False
     decode, start = 0.0, time.perf_counter()
     tick = time.perf_counter()
     try:
@@ -112,25 +113,29 @@ def run_source(source, annotator, output, show=False, report=print):
                     report(f"{name}: no face found")
                 for i, (box, (yaw, pitch, roll)) in enumerate(results):
                     report(f"{name}: face {i} box {box}: yaw {yaw:+.1f}, pitch {pitch:+.1f}, roll {roll:+.1f} degrees")
-                target = output / f"{name}_pose.jpg" if output.suffix == "" else output
+                target = output / f"{name}_pose.jpg" if source.kind == "folder" else output
                 write_image(target, frame)
                 report(f"{name}: annotated image written to {target}")
             else:
                 elapsed = time.perf_counter() - start
                 draw_fps(frame, len(faces_per_frame) / max(elapsed, 1e-9))
                 if video is None:
-                    video = VideoOutput(output if output.suffix else output / f"{name}_pose.mp4",
-                                        source.fps or 25.0)
+                    video = VideoOutput(output, source.fps or 25.0)
                 video.write(frame)
             if show:
                 cv2.imshow("fsanet", frame)
                 if cv2.waitKey(1) & 0xFF in (27, ord("q")):
                     break
             tick = time.perf_counter()
+        complete = True
     finally:
-        if video is not None:
+        # A video cut short (Ctrl-C, an error) is discarded; a camera has no end, so what was
+        # recorded until Ctrl-C or q is the whole recording.
+        if video is not None and (complete or source.kind == "camera"):
             video.close()
             report(f"{source.name}: {len(faces_per_frame)} frames written to {video.path}")
+        elif video is not None:
+            video.discard()
     timings = dict(annotator.timings, decode=decode)
     return {"frames": len(faces_per_frame), "faces": faces_per_frame,
             "seconds": time.perf_counter() - start, "timings": timings}

@@ -14,6 +14,7 @@ import numpy as np
 from fsanet.config import ConfigError
 from fsanet.data import load_pose_sets
 from fsanet.inference import PosePredictor
+from fsanet.model_spec import ModelSpecError
 from fsanet.pose import ANGLES, mean_absolute_error
 
 YAW_BINS = ((0, 30), (30, 60), (60, 99))
@@ -54,6 +55,9 @@ def evaluate(models: dict, test_sets: dict, batch_size=256) -> dict:
         for name, (images, poses) in test_sets.items():
             predictions = np.concatenate([predictor.predict_prepared(images[i:i + batch_size].astype(np.float32))
                                           for i in range(0, len(images), batch_size)])
+            if not np.isfinite(predictions).all():
+                raise ModelSpecError(f"{label}: gives NaN or infinite angles on {name}; its weights are "
+                                     "damaged or diverged, refusing to score it")
             results[label][name] = dict(score(predictions, poses), predictions=predictions.tolist())
     return results
 

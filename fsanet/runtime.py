@@ -28,7 +28,7 @@ def _native_stderr_captured():
         os.dup2(capture.fileno(), 2)
         try:
             yield
-        except BaseException:
+        except Exception:  # a failed import: show what it printed (not on Ctrl-C: one line then)
             os.dup2(saved, 2)
             capture.seek(0)
             sys.stderr.write(capture.read().decode(errors="replace"))

@@ -17,5 +17,14 @@ def non_negative_int(text):
     return value
 
 
+def positive_float(text):
+    """argparse type: a finite number > 0 (no nan, no inf)."""
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise ValueError(text)
+    return value
+
+
 positive_int.__name__ = "positive integer"
 non_negative_int.__name__ = "non-negative integer"
+positive_float.__name__ = "positive number"

@@ -1,8 +1,9 @@
 """Head pose on images, folders, videos or a webcam: faces detected, axes and angles drawn.
 
 Without inputs it runs on a built-in photo (scikit-image's public-domain astronaut) and writes
-out/astronaut_pose.jpg. Exit status: 0 done, 1 some image had no face, 2 an input, output, model or
-detector that cannot be used.
+out/astronaut_pose.jpg. --output is a folder (results named <input>_pose.jpg / .mp4), or a file name
+when there is one image or video input. Exit status: 0 done, 1 some image had no face, 2 an input,
+output, model or detector that cannot be used (the other inputs are still processed).
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ from pathlib import Path
 
 from fsanet.commands import non_negative_int, positive_int
 from fsanet.detectors import DETECTORS
-
-
+from fsanet.protocols import PROTOCOLS
 
 
 def add_arguments(parser):
@@ -25,7 +25,8 @@ def add_arguments(parser):
     parser.add_argument("--model", default="fusion",
                         help="any model spec: released name or alias, fusion, fusion:a,b,c, .keras or "
                              "authors' .h5 (default: fusion)")
-    parser.add_argument("--protocol", default="300W_LP", help="300W_LP (default) or BIWI weights")
+    parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default="300W_LP",
+                        help="whose released weights: 300W_LP (default) or BIWI")
     parser.add_argument("--detector", choices=list(DETECTORS), default="mtcnn")
     parser.add_argument("--every", type=positive_int, default=5,
                         help="videos: detect every N frames, reuse the boxes in between (default 5)")
@@ -34,22 +35,41 @@ def add_arguments(parser):
     parser.add_argument("--no-display", action="store_true", help="never open a window")
 
 
+def output_for(source, output: Path, several: bool) -> Path:
+    """The file a source's result is written to (for a folder input: the folder its images go in),
+    checked now, before the model loads."""
+    from fsanet.images import IMAGE_SUFFIXES
+    from fsanet.io import OutputError, check_output
+    from fsanet.video import VIDEO_SUFFIXES
+    names_file = bool(output.suffix) and not output.is_dir()
+    if names_file and (several or source.kind == "folder"):
+        raise OutputError(f"--output {output}: names one file, but {'several inputs' if several else 'a folder'} "
+                          "give several results; name a folder")
+    if source.kind == "folder":
+        return check_output(output, "--output", folder=True)
+    still = source.kind == "image"
+    target = output if names_file else output / f"{source.name}_pose{'.jpg' if still else '.mp4'}"
+    return check_output(target, "--output", suffixes=IMAGE_SUFFIXES if still else VIDEO_SUFFIXES)
+
+
 def run(args) -> int:
     import cv2
 
     from fsanet.annotate import PoseAnnotator, run_source
-    from fsanet.detectors import make_detector
+    from fsanet.errors import FSANetError
     from fsanet.inference import PosePredictor, configure_cpu_threads
+    from fsanet.detectors import make_detector
     from fsanet.model_spec import resolve_model
     from fsanet.video import InputError, Source, display_available
 
-    status, sources = 0, []
-    for spec in args.inputs + args.input or [None]:  # every input is checked before the model loads
+    status, sources, specs = 0, [], args.inputs + args.input or [None]
+    for spec in specs:  # every input and output is checked before the model loads
         try:
             sources.append(Source(spec))
         except InputError as e:
             print(f"error: {e}", file=sys.stderr)
             status = 2
+    outputs = [output_for(source, args.output, len(specs) > 1) for source in sources]
     if not sources:
         return status
     try:
@@ -59,17 +79,17 @@ def run(args) -> int:
     predictor = PosePredictor(resolve_model(args.model, args.protocol), normalize=True)
     detector = make_detector(args.detector)
     show = not args.no_display and display_available()
-    single = len(sources) == 1 and status == 0
-    for source in sources:
+    for source, output in zip(sources, outputs):
         try:
             every = args.every if source.kind in ("video", "camera") else 1
             annotator = PoseAnnotator(detector, predictor, every, args.detection_width)
-            output = args.output if single or not args.output.suffix else args.output.parent
             summary = run_source(source, annotator, output, show)
-        except InputError as e:
+        except FSANetError as e:  # this input fails; the others go on
             print(f"error: {e}", file=sys.stderr)
             status = 2
             continue
+        if source.failed:
+            status = 2
         if source.kind in ("video", "camera") and summary["frames"]:
             fps = summary["frames"] / summary["seconds"]
             print(f"{source.name}: {summary['frames']} frames at {fps:.1f} FPS; faces in "
