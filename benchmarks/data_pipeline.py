@@ -6,16 +6,13 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from fsanet.augment import training_dataset  # noqa: E402
-from fsanet.data import pair_type1_files, prepare_type1_sample  # noqa: E402
+from fsanet.augment import training_dataset
+from fsanet.data import pair_type1_files, prepare_type1_sample
 
 
 def main():

@@ -10,19 +10,16 @@ this, see benchmarks/data_pipeline.py, so it is not the bottleneck).
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from fsanet.config import load_config  # noqa: E402
-from fsanet.models import build_variant  # noqa: E402
-from fsanet.training import compile_model  # noqa: E402
-from fsanet.variants import FUSIONS  # noqa: E402
+from fsanet.config import load_config
+from fsanet.models import build_variant
+from fsanet.training import compile_model
+from fsanet.variants import FUSIONS
 
 PROTOCOL1_TRAIN = int(122_450 * 0.8)  # before the ±99° filter, which drops about 1%
 

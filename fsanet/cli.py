@@ -179,4 +179,14 @@ def main(argv=None, prog="fsanet") -> int:
         return 0
     if argv and argv[0] in COMMANDS:
         return run_command(argv[0], argv[1:], f"{prog} {argv[0]}")
+    if argv and _looks_like_a_command(argv[0]):
+        print(f"error: unknown command {argv[0]!r}; commands: {', '.join(COMMANDS)} "
+              f"(or give the demo an image, folder, video or webcam index)", file=sys.stderr)
+        return EXIT_BAD_INPUT
     return run_command(DEFAULT_COMMAND, argv, prog)
+
+
+def _looks_like_a_command(word):
+    """A bare word that names no file and no webcam: a mistyped command rather than a demo input."""
+    return (not word.startswith("-") and not word.isdigit() and not os.path.exists(word)
+            and "." not in word and os.sep not in word)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from fsanet.variants import IMAGE_SIZE  # noqa: F401  (the crop is the network's input)
+
 LANDMARK_MARGIN = 0.6
 DETECTION_MARGIN = 0.6
-IMAGE_SIZE = 64
 
 
 def landmark_box(pt2d, image_width, image_height, margin=LANDMARK_MARGIN):

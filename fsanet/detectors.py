@@ -6,6 +6,9 @@ Every detector is fed RGB (the frame is converted here); ``make_detector(name)``
   authors' demo used it (fed BGR, a bug we do not repeat).
 - ``dlib``: dlib's HOG + linear SVM frontal face detector (``dlib-bin`` wheel, no compiler).
 - ``dlib_cnn``: dlib's MMOD CNN face detector, model file from ``face-recognition-models``.
+
+Both dlib detectors find faces from about 80 px wide without upsampling (``upsample=0``, the
+default here: each upsampling step costs about 4x the time); smaller faces need a larger image.
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ def _import_dlib():
 class DlibDetector:
     """dlib's HOG frontal face detector; ``confidence`` is the SVM score (> 0 means a face)."""
 
-    def __init__(self, upsample=1, min_score=0.0):
+    def __init__(self, upsample=0, min_score=0.0):
         self._detector = _import_dlib().get_frontal_face_detector()
         self.upsample, self.min_score = upsample, min_score
 
@@ -68,7 +71,7 @@ class DlibDetector:
 class DlibCNNDetector:
     """dlib's MMOD CNN face detector (more poses than HOG, slower on a CPU)."""
 
-    def __init__(self, upsample=1, min_confidence=0.0):
+    def __init__(self, upsample=0, min_confidence=0.0):
         dlib = _import_dlib()
         try:
             import face_recognition_models

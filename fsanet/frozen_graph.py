@@ -36,5 +36,3 @@ class FrozenGraph:
         images = np.asarray(images, dtype=np.float32)
         return self.session.run(self._output, {self._input: images})
 
-    def close(self):
-        self.session.close()

@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from fsanet.images import face_crops
-from fsanet.models import FSANet, SSRNetMD, build_fusion
+from fsanet.models import FSANet, SSRNetMD, backbone_blocks, build_fusion
 from fsanet.pose import ANGLES
 
 
@@ -43,16 +43,15 @@ def fold_batch_norm(model) -> keras.Model:
     config = dict(model.get_config(), batch_norm=False)
     folded = type(model).from_config(config)
     for layer in folded.layers:
-        weights = model.get_layer(layer.name).get_weights() if layer.weights else []
-        if isinstance(layer, keras.layers.SeparableConv2D):
-            bn = model.get_layer(layer.name.replace("_sepconv", "_bn"))
-            depthwise, pointwise, bias = weights
-            gamma, beta, mean, variance = (w.astype(np.float64) for w in bn.get_weights())
-            scale = gamma / np.sqrt(variance + bn.epsilon)
-            weights = [depthwise, (pointwise * scale).astype(np.float32),
-                       ((bias - mean) * scale + beta).astype(np.float32)]
-        if weights:
-            layer.set_weights(weights)
+        if layer.weights:
+            layer.set_weights(model.get_layer(layer.name).get_weights())
+    for sepconv, batch_norm in backbone_blocks():
+        bn = model.get_layer(batch_norm)
+        depthwise, pointwise, bias = model.get_layer(sepconv).get_weights()
+        gamma, beta, mean, variance = (w.astype(np.float64) for w in bn.get_weights())
+        scale = gamma / np.sqrt(variance + bn.epsilon)
+        folded.get_layer(sepconv).set_weights([depthwise, (pointwise * scale).astype(np.float32),
+                                               ((bias - mean) * scale + beta).astype(np.float32)])
     return folded
 
 

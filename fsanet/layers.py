@@ -11,6 +11,9 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from fsanet.pose import VALUE_RANGE
+from fsanet.variants import Variant
+
 _register = keras.saving.register_keras_serializable(package="fsanet")
 
 
@@ -250,7 +253,8 @@ class SoftStagewiseRegression(keras.layers.Layer):
     by ``value_range`` (V = 99 degrees).
     """
 
-    def __init__(self, stage_num=(3, 3, 3), lambda_d=1.0, value_range=99.0, **kwargs):
+    def __init__(self, stage_num=Variant.stage_num, lambda_d=Variant.lambda_d, value_range=VALUE_RANGE,
+                 **kwargs):
         super().__init__(**kwargs)
         self.stage_num = tuple(stage_num)
         self.lambda_d = lambda_d

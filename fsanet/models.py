@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 
 from fsanet import layers as fl
-from fsanet.variants import (AGGREGATIONS, FUSIONS, SCORINGS, fsanet_variant_name, fusion_members,
+from fsanet.variants import (AGGREGATIONS, FUSIONS, SCORINGS, Variant, fsanet_variant_name, fusion_members,
                              get_variant)
 
 _register = keras.saving.register_keras_serializable(package="fsanet")
@@ -18,6 +18,24 @@ _register = keras.saving.register_keras_serializable(package="fsanet")
 _STREAMS = (("x", "relu", keras.layers.AveragePooling2D), ("s", "tanh", keras.layers.MaxPooling2D))
 _WIDTHS = ((16,), (32, 32), (64, 64), (128, 128))
 STAGE_CHANNELS = 64
+
+
+def block_name(stream, block, part):
+    """The layer-name scheme of the backbone: ``{stream}_block{block}_{part}``, stream ``x`` or ``s``,
+    block 1..7, part ``sepconv``, ``bn`` or the activation (the weight loader maps onto these)."""
+    return f"{stream}_block{block}_{part}"
+
+
+def stage_name(stage, part):
+    """The layer-name scheme of everything per stage (k = 1, 2, 3): ``stage{k}_{part}``."""
+    return f"stage{stage}_{part}"
+
+
+def backbone_blocks():
+    """(separable conv name, BatchNorm name) of every backbone block, both streams."""
+    blocks = sum(len(widths) for widths in _WIDTHS)
+    return [(block_name(stream, b, "sepconv"), block_name(stream, b, "bn"))
+            for stream, _, _ in _STREAMS for b in range(1, blocks + 1)]
 
 
 def two_streams(image, batch_norm=True):
@@ -36,10 +54,10 @@ def two_streams(image, batch_norm=True):
             for width in widths:
                 block += 1
                 h = keras.layers.SeparableConv2D(width, 3, padding="same",
-                                                 name=f"{stream}_block{block}_sepconv")(h)
+                                                 name=block_name(stream, block, "sepconv"))(h)
                 if batch_norm:
-                    h = keras.layers.BatchNormalization(name=f"{stream}_block{block}_bn")(h)
-                h = keras.layers.Activation(activation, name=f"{stream}_block{block}_{activation}")(h)
+                    h = keras.layers.BatchNormalization(name=block_name(stream, block, "bn"))(h)
+                h = keras.layers.Activation(activation, name=block_name(stream, block, activation))(h)
             if group < len(_WIDTHS) - 1:
                 h = pooling(2, name=f"{stream}_pool{group + 1}")(h)
             outputs.append(h)
@@ -54,12 +72,12 @@ def stage_inputs(taps):
 
 def stage_product(x, s, stage, pool_streams=False):
     """relu(1x1 conv on x) * tanh(1x1 conv on s); SSR-Net-MD pools each stream before the product."""
-    s = keras.layers.Conv2D(STAGE_CHANNELS, 1, activation="tanh", name=f"stage{stage}_s_conv")(s)
-    x = keras.layers.Conv2D(STAGE_CHANNELS, 1, activation="relu", name=f"stage{stage}_x_conv")(x)
+    s = keras.layers.Conv2D(STAGE_CHANNELS, 1, activation="tanh", name=stage_name(stage, "s_conv"))(s)
+    x = keras.layers.Conv2D(STAGE_CHANNELS, 1, activation="relu", name=stage_name(stage, "x_conv"))(x)
     if pool_streams:
-        s = keras.layers.MaxPooling2D(2, name=f"stage{stage}_s_pool")(s)
-        x = keras.layers.AveragePooling2D(2, name=f"stage{stage}_x_pool")(x)
-    return keras.layers.Multiply(name=f"stage{stage}_product")([s, x])
+        s = keras.layers.MaxPooling2D(2, name=stage_name(stage, "s_pool"))(s)
+        x = keras.layers.AveragePooling2D(2, name=stage_name(stage, "x_pool"))(x)
+    return keras.layers.Multiply(name=stage_name(stage, "product"))([s, x])
 
 
 def _serialisable(config):
@@ -81,9 +99,10 @@ class FSANet(keras.Model):
         batch_norm: False builds the inference form with BatchNorm folded into the convolutions.
     """
 
-    def __init__(self, scoring="conv", aggregation="capsule", num_capsule=3, dim_capsule=16,
-                 routings=2, num_primcaps=21, m_dim=5, stage_num=(3, 3, 3), lambda_d=1.0,
-                 image_size=64, batch_norm=True, **kwargs):
+    def __init__(self, scoring="conv", aggregation="capsule", num_capsule=Variant.num_capsule,
+                 dim_capsule=Variant.dim_capsule, routings=Variant.routings,
+                 num_primcaps=Variant.num_primcaps, m_dim=Variant.m_dim, stage_num=Variant.stage_num,
+                 lambda_d=Variant.lambda_d, image_size=Variant.image_size, batch_norm=True, **kwargs):
         if scoring not in SCORINGS:
             raise ValueError(f"scoring must be one of {SCORINGS}, got {scoring!r}")
         if aggregation not in AGGREGATIONS:
@@ -97,7 +116,7 @@ class FSANet(keras.Model):
         for stage, (x, s) in enumerate(stage_inputs(taps), start=1):
             u = stage_product(x, s, stage)
             if u.shape[1] != taps["x"][3].shape[1]:
-                u = keras.layers.AveragePooling2D(2, name=f"stage{stage}_pool")(u)
+                u = keras.layers.AveragePooling2D(2, name=stage_name(stage, "pool"))(u)
             maps.append(u)
         _, h, w, c = maps[0].shape
         num_pixels = len(maps) * h * w
@@ -107,17 +126,17 @@ class FSANet(keras.Model):
                 raise ValueError(f"without fine-grained mapping every pixel is a capsule: "
                                  f"num_primcaps must be {num_pixels}, got {num_primcaps}")
             primcaps = keras.layers.Concatenate(axis=1, name="primary_capsules")(
-                [keras.layers.Reshape((h * w, c), name=f"stage{k}_pixels")(u)
+                [keras.layers.Reshape((h * w, c), name=stage_name(k, "pixels"))(u)
                  for k, u in enumerate(maps, start=1)])
         else:
             if num_primcaps % len(maps):
                 raise ValueError(f"num_primcaps must be a multiple of {len(maps)}, got {num_primcaps}")
             if scoring == "conv":
                 conv = keras.layers.Conv2D(1, 1, activation="sigmoid", name="scoring")
-                scores = [keras.layers.Reshape((h * w,), name=f"stage{k}_scores")(conv(u))
+                scores = [keras.layers.Reshape((h * w,), name=stage_name(k, "scores"))(conv(u))
                           for k, u in enumerate(maps, start=1)]
             else:
-                scores = [fl.VarianceScoring(name=f"stage{k}_scores")(u)
+                scores = [fl.VarianceScoring(name=stage_name(k, "scores"))(u)
                           for k, u in enumerate(maps, start=1)]
             mapping = keras.layers.Dense(m_dim * num_pixels, activation="sigmoid",
                                          name="fine_grained_mapping")
@@ -137,7 +156,7 @@ class FSANet(keras.Model):
         else:
             aggregated = fl.MetricAggregation(num_capsule, dim_capsule, name="metric")(primcaps)
 
-        heads = [fl.StageHead(k, num_bins=stage_num[k], name=f"stage{k + 1}_head")(aggregated)
+        heads = [fl.StageHead(k, num_bins=stage_num[k], name=stage_name(k + 1, "head"))(aggregated)
                  for k in range(len(stage_num))]
         deltas, shifts, probs = zip(*heads)
         pose = fl.SoftStagewiseRegression(stage_num, lambda_d, name="ssr")(
@@ -170,23 +189,23 @@ class SSRNetMD(keras.Model):
     """SSR-Net-MD (``ssrnet_mt``), the paper's baseline: the same two streams, then per stage
     1x1 convs, 2x2 pooling, product, and dense SSR heads (SPEC §3)."""
 
-    def __init__(self, stage_num=(3, 3, 3), lambda_d=1.0, image_size=64, num_classes=3,
-                 batch_norm=True, **kwargs):
+    def __init__(self, stage_num=Variant.stage_num, lambda_d=Variant.lambda_d,
+                 image_size=Variant.image_size, num_classes=3, batch_norm=True, **kwargs):
         image = keras.Input((image_size, image_size, 3), name="image")
         taps = two_streams(image, batch_norm)
         deltas, shifts, probs = [], [], []
         for k, (x, s) in enumerate(stage_inputs(taps), start=1):
-            feature = keras.layers.Flatten(name=f"stage{k}_flatten")(
+            feature = keras.layers.Flatten(name=stage_name(k, "flatten"))(
                 stage_product(x, s, k, pool_streams=True))
             for role, out in (("delta", deltas), ("shift", shifts)):
                 hidden = keras.layers.Dense(2 * num_classes, activation="tanh",
-                                            name=f"stage{k}_{role}_hidden")(feature)
+                                            name=stage_name(k, f"{role}_hidden"))(feature)
                 out.append(keras.layers.Dense(num_classes, activation="tanh",
-                                              name=f"stage{k}_{role}")(hidden))
+                                              name=stage_name(k, role))(hidden))
             p = keras.layers.Dense(stage_num[k - 1] * num_classes, activation="relu",
-                                   name=f"stage{k}_probs")(feature)
+                                   name=stage_name(k, "probs"))(feature)
             probs.append(keras.layers.Reshape((num_classes, stage_num[k - 1]),
-                                              name=f"stage{k}_bins")(p))
+                                              name=stage_name(k, "bins"))(p))
         pose = fl.SoftStagewiseRegression(stage_num, lambda_d, name="ssr")(probs + deltas + shifts)
         kwargs.setdefault("name", "ssrnet_mt")
         super().__init__(inputs=image, outputs=pose, **kwargs)

@@ -31,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from fsanet.augment import steps_per_epoch, training_dataset
-from fsanet.config import ExperimentConfig, from_dict
+from fsanet.config import ExperimentConfig
 from fsanet.data import DatasetError, load_pose_sets
 from fsanet.errors import FSANetError
 from fsanet.io import atomic_write, check_output, write_json
@@ -295,7 +295,3 @@ def resume_checkpoint(run_dir: Path, state: dict, batch_size: int):
                 state["epochs_done"] = epochs
             return model, epochs
     raise TrainingError(f"{run_dir}: no usable checkpoint to resume from: {'; '.join(problems)}")
-
-
-def load_run_config(run_dir) -> ExperimentConfig:
-    return from_dict(json.loads((Path(run_dir) / "config.json").read_text()), Path(run_dir) / "config.json")

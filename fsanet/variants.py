@@ -16,12 +16,15 @@ SCORINGS = ("conv", "variance", "uniform")
 AGGREGATIONS = ("capsule", "netvlad", "metric")
 """Feature aggregation of paper §3.5: capsule routing, NetVLAD, two learned projections."""
 
+IMAGE_SIZE = 64
+"""Side of the square BGR face crop every network takes (SPEC §5)."""
+
 _SCORING_PREFIX = {"conv": "", "variance": "var_", "uniform": "noS_"}
 
 
 @dataclasses.dataclass(frozen=True)
 class Variant:
-    """Hyperparameters of one released model (SPEC §2)."""
+    """Hyperparameters of one released model (SPEC §2); the defaults are the models' defaults."""
 
     name: str
     alias: str
@@ -35,7 +38,7 @@ class Variant:
     m_dim: int = 5
     stage_num: tuple = (3, 3, 3)
     lambda_d: float = 1.0
-    image_size: int = 64
+    image_size: int = IMAGE_SIZE
 
     def model_kwargs(self) -> dict:
         """Constructor arguments of the Keras model class that builds this variant."""

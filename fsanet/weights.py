@@ -14,6 +14,7 @@ import h5py
 import numpy as np
 
 from fsanet.errors import FSANetError
+from fsanet.models import block_name, stage_name
 from fsanet.variants import fsanet_variant_name, get_variant
 
 
@@ -87,10 +88,10 @@ def _backbone_names(tensors, group_of):
     for kind, suffix in (("separable_conv2d", "sepconv"), ("batch_normalization", "bn")):
         layers = _by_index(tensors, group_of(kind), kind)
         for i, layer in enumerate(layers):
-            names[layer] = f"{'xs'[i // 7]}_block{i % 7 + 1}_{suffix}"
+            names[layer] = block_name("xs"[i // 7], i % 7 + 1, suffix)
     convs = _by_index(tensors, group_of("conv2d"), "conv2d")[:6]
     for i, layer in enumerate(convs):  # built as s, x for stage 1, then stage 2, then stage 3
-        names[layer] = f"stage{i // 2 + 1}_{'sx'[i % 2]}_conv"
+        names[layer] = stage_name(i // 2 + 1, f"{'sx'[i % 2]}_conv")
     return names
 
 
@@ -104,7 +105,7 @@ def _fsanet_targets(tensors):
     s_dense = _by_index(tensors, "ssr_S_model", "dense")
     s_names = dict(zip(s_dense, ("fine_grained_mapping", "fine_grained_combination")))
     f_group = next((g for g, _, _ in tensors if g.startswith("ssr_F")), None)
-    probs = {layer: f"stage{k}_head" for k, layer in enumerate(_by_index(tensors, f_group, "dense"), 1)}
+    probs = {layer: stage_name(k, "head") for k, layer in enumerate(_by_index(tensors, f_group, "dense"), 1)}
     for (group, layer, weight) in tensors:
         key = (group, layer, weight)
         if group == "ssr_S_model":
@@ -120,7 +121,7 @@ def _fsanet_targets(tensors):
             head = re.fullmatch(r"(delta_s|local_delta_stage)(\d)", layer)
             if head:
                 role = "delta" if head.group(1) == "delta_s" else "shift"
-                mapping[key] = f"stage{head.group(2)}_head/{role}_{weight}"
+                mapping[key] = f"{stage_name(head.group(2), 'head')}/{role}_{weight}"
             else:
                 mapping[key] = f"{probs.get(layer, layer)}/probs_{weight}"
     return mapping
@@ -132,11 +133,11 @@ def _ssrnet_targets(tensors):
     mapping = {}
     dense_roles = ("delta_hidden", "shift_hidden", "probs")  # creation order per stage
     for i, layer in enumerate(_by_index(tensors, None, "dense")):
-        names[layer] = f"stage{i // 3 + 1}_{dense_roles[i % 3]}"
+        names[layer] = stage_name(i // 3 + 1, dense_roles[i % 3])
     for (group, layer, weight) in tensors:
         head = re.fullmatch(r"(delta_s|local_delta_stage)(\d)", layer)
         if head:
-            target = f"stage{head.group(2)}_{'delta' if head.group(1) == 'delta_s' else 'shift'}"
+            target = stage_name(head.group(2), "delta" if head.group(1) == "delta_s" else "shift")
         else:
             target = names.get(layer, layer)
         mapping[(group, layer, weight)] = f"{target}/{weight}"

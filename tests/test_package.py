@@ -2,6 +2,7 @@
 `--help` imports nothing heavy, a quiet start, and `import fsanet` without side effects."""
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -85,9 +86,12 @@ def test_wheel_installs_into_a_fresh_venv_and_runs(shared, tmp_path):
     """`pip wheel .`, a new venv outside the checkout, `fsanet --help` and the default demo run from
     another folder. The venv borrows the already-installed dependencies (a .pth line) so the test
     needs no network; the wheel itself is installed with --no-deps."""
+    source = tmp_path / "source"  # a copy, so that building leaves the checkout untouched
+    shutil.copytree(ROOT, source, symlinks=True, ignore=shutil.ignore_patterns(
+        ".venv", ".git", "build", "*.egg-info", "__pycache__", ".pytest_cache", "out"))
     wheels = tmp_path / "wheels"
     built = run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels),
-                 str(ROOT)], tmp_path, clean_env())
+                 str(source)], tmp_path, clean_env())
     assert built.returncode == 0, built.stderr
     wheel = next(wheels.glob("fsanet-*.whl"))
     venv = tmp_path / "venv"
@@ -112,3 +116,10 @@ def test_wheel_installs_into_a_fresh_venv_and_runs(shared, tmp_path):
     assert demo.returncode == 0, demo.stderr
     assert "yaw" in demo.stdout and (elsewhere / "out" / "astronaut_pose.jpg").is_file()
     assert_quiet(demo.stderr)
+
+
+def test_a_mistyped_command_is_named(capsys):
+    from fsanet.cli import main
+    assert main(["tarin", "configs/protocol1/capsule.toml"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown command 'tarin'" in err and "train" in err

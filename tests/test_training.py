@@ -148,10 +148,10 @@ def test_training_errors_are_named(shared, tmp_path, capsys, aflw_samples):
         (["--train", "aflw16.npz", "--validation", "aflw16.npz", "--init",
           str(shared / "official" / "300W_LP_models" / "fsanet_var_capsule_3_16_2_21_5"
               / "fsanet_var_capsule_3_16_2_21_5.h5")],
-         "holds weights of variant 'fsanet_var_capsule_3_16_2_21_5'"),
+         "holds fsanet_var_capsule_3_16_2_21_5, not fsanet_capsule_3_16_2_21_5"),
         (["--train", "aflw16.npz", "--validation", "aflw16.npz", "--init", str(other)],
          "holds fsanet_var_capsule_3_16_2_21_5, not fsanet_capsule_3_16_2_21_5"),
-        (["--train", "aflw16.npz", "--init", "nope.txt"], "init must be 'authors'"),
+        (["--train", "aflw16.npz", "--init", "nope.txt"], "'nope.txt' is neither a released model"),
     ]
     for extra, message in cases:
         assert run_command("train", base + extra) == 2
