@@ -3,18 +3,11 @@
 Raw layout: ``<root>/NN/frame_XXXXX_rgb.png`` with ``frame_XXXXX_pose.txt`` (a 3x3 rotation, then
 the head centre), one folder per video (24 videos, 01..24).
 
-The two protocols differ only in what happens when a frame's detection is missing or jumps:
-
-- protocol 1 (``BIWI_noTrack``): the frame is dropped (confidence must be > 0.90);
-- protocol 2 (70/30 split by video): the previous frame's box is reused (confidence > 0.95).
-
-A detection "jumps" when the left edge of its widened box moved 80 px or more since the last box
-used. Among several confident faces the authors keep the one whose widened box's top-left corner is
-nearest (L1) to (2/3 width, 2/3 height) of the frame; we do the same.
-
-Deviations, both where the authors' script has no defined behaviour: the first frame of a video
-with no confident face is dropped (the script crops a 1-pixel box), and in protocol 1 a frame whose
-faces are all below the threshold is dropped (the script silently reused a stale box).
+Each frame's face is the confident detection (> 0.90 in protocol 1, > 0.95 in protocol 2) whose
+widened box's top-left corner is nearest (L1) to (2/3 width, 2/3 height) of the frame. A box
+"jumps" when its left edge moved 80 px or more from the last kept box. What happens then, or when no
+face is confident, is ``BoxRules``: what the authors' scripts do (the default) or the same rules
+without their stale state (``authors=False``).
 """
 
 from __future__ import annotations
@@ -27,13 +20,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fsanet.crop import IMAGE_SIZE, crop_and_resize, detection_box
+from fsanet.crop import detection_box
 from fsanet.data import DatasetError, SampleError
 from fsanet.pose import pose_from_biwi_rotation
 
 MARGIN = 0.4
 JUMP_PIXELS = 80
-VIDEOS = 24
 TRAIN_VIDEOS = 16
 
 
@@ -91,6 +83,14 @@ def read_pose_file(path):
     return pose_from_biwi_rotation(matrix)
 
 
+def read_frame(path):
+    """A frame's BGR image, as ``cv2.imread`` gives it."""
+    image = cv2.imread(str(path))
+    if image is None or image.size == 0:
+        raise SampleError("unreadable or truncated image")
+    return image
+
+
 def choose_face(faces, protocol, width, height, margin=MARGIN):
     """The authors' widened box (x_min, y_min, x_max, y_max) of the face to keep, or None."""
     boxes = [detection_box(f.box, width, height, margin) for f in faces
@@ -100,45 +100,71 @@ def choose_face(faces, protocol, width, height, margin=MARGIN):
     return min(boxes, key=lambda b: abs(b[0] - width * 2 / 3) + abs(b[1] - height * 2 / 3))
 
 
-def prepare_video(video, detector, protocol, image_size=IMAGE_SIZE, margin=MARGIN):
-    """Crops, poses and a report of one video, applying the protocol's box rules in frame order.
+class BoxRules:
+    """The box each frame is cropped with, decided frame by frame, video after video in order.
 
-    ``detector(bgr) -> [Face]`` must report every face with its confidence (no threshold).
-    Returns (crops, poses, report) where report counts ``kept``, ``reused_box`` and lists
-    ``dropped`` / ``failed`` as (file name, reason).
+    ``decide(detected, box)`` takes whether the detector found any face and the frame's chosen
+    confident box (or None), and returns (box to crop with or None to drop, outcome): ``"kept"``
+    (its own box), ``"stale"`` (no confident face: the last confident box), ``"reused"`` (protocol
+    2: the last kept box) or the reason the frame is dropped.
+
+    ``authors=True`` (the default) reproduces what the scripts' variables do, since that decides
+    which frames the published sets contain:
+
+    - the last confident box is never reset, so a frame with faces but none confident is cropped
+      with the latest frame's confident box, from an earlier video or a dropped frame too; the
+      jump test still applies to it (0 px when that frame was kept);
+    - the last kept box starts each video as the zero box (left edge 0), and the first frame skips
+      the jump test: after a first frame without a face, frames are dropped (protocol 1) until a
+      box starts within 80 px of the left border;
+    - protocol 1 drops frames with no face at all, and jumps; protocol 2 crops them with the last
+      kept box.
+
+    Where the scripts have no defined result the frame is dropped: a stale box before any
+    confident face (they stop with a NameError) and protocol 2's reuse of the zero box (they crop
+    the top-left pixel).
+
+    ``authors=False`` (``--box-rules clean``) forgets both boxes at each video and uses only
+    confident faces: a frame without one is dropped (protocol 1) or reuses the last kept box of its
+    video (protocol 2), and a video's first kept box is not jump-tested.
     """
-    pairs, unpaired = pair_frames(video)
-    report = {"video": Path(video).name, "kept": 0, "reused_box": 0, "dropped": [],
-              "failed": [(p.name, why) for p, why in unpaired]}
-    crops, poses = [], []
-    previous = None
-    for _, png, txt in pairs:
-        try:
-            pose = read_pose_file(txt)
-            image = cv2.imread(str(png))
-            if image is None or image.size == 0:
-                raise SampleError("unreadable or truncated image")
-        except SampleError as e:
-            report["failed"].append((png.name, str(e)))
-            continue
-        height, width = image.shape[:2]
-        box = choose_face(detector(image), protocol, width, height, margin)
-        problem = None
-        if box is None:
-            problem = f"no face with confidence > {protocol.min_confidence}"
-        elif previous is not None and abs(box[0] - previous[0]) >= JUMP_PIXELS:
-            problem = f"box jumped {abs(box[0] - previous[0])} px"
-        if problem:
-            if not protocol.reuse_previous_box or previous is None:
-                report["dropped"].append((png.name, problem))
-                continue
-            box = previous
-            report["reused_box"] += 1
-        previous = box
-        crops.append(crop_and_resize(image, box, image_size))
-        poses.append(pose)
-        report["kept"] += 1
-    return crops, poses, report
+
+    def __init__(self, protocol, authors=True):
+        self.protocol = protocol
+        self.authors = authors
+        self._confident = None
+
+    def start_video(self):
+        self._kept = None  # the authors' zero box
+        self._first = True
+        if not self.authors:
+            self._confident = None
+
+    def decide(self, detected, box):
+        first, self._first = self._first, False
+        outcome = "kept"
+        if box is not None:
+            self._confident = box
+        elif detected and self.authors and self._confident is not None:
+            box, outcome = self._confident, "stale"
+        if box is not None:
+            moved = abs(box[0] - (self._kept[0] if self._kept else 0))
+            unchecked = first if self.authors else self._kept is None
+            if unchecked or moved < JUMP_PIXELS:
+                self._kept = box
+                return box, outcome
+            problem = f"box jumped {moved} px"
+        elif not detected:
+            problem = "no face detected"
+        elif self.authors:
+            problem = "no confident face yet in the run"
+        else:
+            problem = f"no face with confidence > {self.protocol.min_confidence}"
+        if self.protocol.reuse_previous_box:
+            if self._kept is not None:
+                return self._kept, "reused"
+            problem += ", and no box kept yet in this video"
+        return None, problem
 
 
 def split_videos(videos, seed, train_videos=TRAIN_VIDEOS):

@@ -133,6 +133,14 @@ def test_every_config_loads():
     assert fusion.members == ("capsule", "var_capsule", "noS_capsule") and fusion.protocol == "BIWI"
 
 
+def test_protocol1_batch_sizes_follow_the_authors_run_script():
+    # run_fsanet_train.sh: SSR-Net-MT with batch 8, every FSA-Net variant with 16 (SPEC §6).
+    for path in sorted((ROOT / "configs" / "protocol1").glob("*.toml")):
+        if path.name not in ("recipe.toml", "evaluate.toml"):
+            expected = 8 if path.stem == "ssrnet_md" else 16
+            assert load_config(path).training.batch_size == expected, path
+
+
 def test_training_errors_are_named(shared, tmp_path, capsys, aflw_samples):
     crops, poses = aflw_samples
     write_pose_npz(tmp_path / "aflw16.npz", crops, poses)
