@@ -37,7 +37,8 @@ class LongWorkStarted(BaseException):
 
 
 LONG_WORK = ["fsanet.model_spec.resolve_model", "fsanet.synthetic.synthetic_dataset",
-             "fsanet.type1.worker_pool", "fsanet.training.training_data", "fsanet.training.initial_model"]
+             "fsanet.type1.worker_pool", "fsanet.biwi_prepare.worker_pool", "fsanet.biwi_prepare._init_worker",
+             "fsanet.training.training_data", "fsanet.training.initial_model"]
 
 
 @pytest.fixture
@@ -57,6 +58,8 @@ COMMAND_CASES = {
                  ["--image", "MISSING", "--output", "OUT"]),
     "prepare-type1": (["--input", str(AFLW), "--output", "OUT"], "file", ".npz",
                       ["--input", "MISSING", "--output", "OUT"]),
+    "prepare-biwi": (["--input", str(AFLW), "--output-dir", "OUT", "--protocol", "1"], "folder", "",
+                     ["--input", "MISSING", "--output-dir", "OUT", "--protocol", "1"]),
     "make-synthetic": (["--output", "OUT", "--count", "2"], "file", ".npz", None),
     "train": ([str(CONFIG), "--data-dir", str(AFLW), "--output-dir", "OUT"], "folder", "",
               ["MISSING", "--output-dir", "OUT"]),
