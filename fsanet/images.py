@@ -70,7 +70,7 @@ def as_bgr(image, value_range=None, name="image") -> np.ndarray:
         image = _scaled(image, value_range, name)
     if image.ndim == 2:
         return np.repeat(image[:, :, None], 3, axis=2)
-    return image[:, :, :3] if image.shape[2] == 4 else image
+    return np.ascontiguousarray(image[:, :, :3]) if image.shape[2] == 4 else image
 
 
 def _scaled(image, value_range, name):

@@ -107,9 +107,9 @@ class StopOnNonFinite(keras.callbacks.Callback):
         self.run_dir, self.learning_rate, self.epoch = run_dir, learning_rate, 0
 
     def _stop(self, epoch, what):
+        kept = f"last.keras holds epoch {epoch}" if epoch else "no checkpoint yet"
         raise TrainingError(f"{self.run_dir}: training diverged in epoch {epoch + 1}: {what}. Nothing of "
-                            f"this epoch was saved (last.keras holds epoch {epoch}); try a learning rate "
-                            f"below {self.learning_rate:g}")
+                            f"this epoch was saved ({kept}); try a learning rate below {self.learning_rate:g}")
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
