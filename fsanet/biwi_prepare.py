@@ -22,6 +22,7 @@ from fsanet.biwi import (MARGIN, PROTOCOLS, TRAIN_VIDEOS, BoxRules, choose_face,
 from fsanet.crop import IMAGE_SIZE, crop_and_resize
 from fsanet.data import DatasetError, SampleError, within_range, write_pose_npz
 from fsanet.detectors import MTCNNCascadeDetector
+from fsanet.errors import one_line
 from fsanet.io import check_output, write_json
 from fsanet.parallel import worker_pool
 
@@ -58,7 +59,7 @@ def detect_video(video, detector, protocol, image_size=IMAGE_SIZE, margin=MARGIN
             failed.append((png.name, str(e)))
             continue
         except Exception as e:  # noqa: BLE001  (anything else one frame causes is that frame's)
-            failed.append((png.name, f"{type(e).__name__}: {e}"))
+            failed.append((png.name, one_line(e)))
             continue
         frames.append(DetectedFrame(png, pose, bool(faces), box, crop))
     return frames, failed

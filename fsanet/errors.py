@@ -19,3 +19,8 @@ class NothingFoundError(FSANetError):
 
 class UsageError(FSANetError):
     """A command-line flag or argument that cannot be used (alone or with the others given)."""
+
+
+def one_line(error: BaseException) -> str:
+    """An unexpected exception as ``Type: message`` on one line (OpenCV's messages span several)."""
+    return " ".join(f"{type(error).__name__}: {error}".split())

@@ -3,6 +3,9 @@
 Files are read into memory and decoded there: OpenCV's in-memory decoders refuse a JPEG, PNG, BMP,
 TIFF or WebP that ends early, where its file reader (``cv2.imread``) pads a cut JPEG with grey rows
 and only prints a warning (a truncated training image would become a grey crop with a real label).
+A PNG's chunks are checked first (each checksum, and the end chunk), so a cut or damaged PNG is
+named without libpng printing its own complaint. Damage inside a JPEG's compressed data that the
+decoder only warns about is not detected.
 
 Pixel arrays, from files or from a user of ``PosePredictor``, follow one contract (``as_bgr``):
 uint8 is taken as is; uint16 is 16-bit (0..65535, as OpenCV reads 16-bit files); other integer types
@@ -13,6 +16,7 @@ Grayscale is repeated into three channels, alpha is dropped.
 from __future__ import annotations
 
 import os
+import zlib
 
 import cv2
 import numpy as np
@@ -39,6 +43,9 @@ def decode_image(path, flags=cv2.IMREAD_UNCHANGED) -> np.ndarray:
         raise ImageError(f"{path}: cannot be read ({e.strerror or e})") from None
     if not data.size:
         raise ImageError(f"{path}: empty file (0 bytes)")
+    damage = _png_damage(data.tobytes()) if data[:8].tobytes() == _PNG_SIGNATURE else None
+    if damage:
+        raise ImageError(f"{path}: not a readable image (PNG {damage})")
     try:
         image = cv2.imdecode(data, flags)
     except cv2.error:  # e.g. a header announcing more pixels than OpenCV accepts
@@ -46,6 +53,26 @@ def decode_image(path, flags=cv2.IMREAD_UNCHANGED) -> np.ndarray:
     if image is None or image.size == 0:
         raise ImageError(f"{path}: not a readable image (corrupt, cut short, or not an image format)")
     return image
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_damage(data):
+    """Why a PNG's chunk structure is broken (cut short, a checksum that does not match), or None."""
+    position = len(_PNG_SIGNATURE)
+    while position + 12 <= len(data):
+        length = int.from_bytes(data[position:position + 4], "big")
+        kind = data[position + 4:position + 8]
+        end = position + 12 + length
+        if end > len(data):
+            break
+        if zlib.crc32(data[position + 4:end - 4]) != int.from_bytes(data[end - 4:end], "big"):
+            return f"chunk {kind.decode(errors='replace')!r} is damaged (checksum mismatch)"
+        if kind == b"IEND":
+            return None
+        position = end
+    return "cut short (no end chunk)"
 
 
 def read_image(path) -> np.ndarray:

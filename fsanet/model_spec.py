@@ -9,6 +9,7 @@ checkpoint), ``fusion:a,b,c`` (the plain average of several specs), one of our `
 from __future__ import annotations
 
 import os
+import zipfile
 
 from fsanet.errors import FSANetError
 from fsanet.variants import ALIASES, FUSIONS, VARIANTS
@@ -26,6 +27,8 @@ def load_keras_model(path):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ModelSpecError(f"{path}: model file not found")
+    if not zipfile.is_zipfile(path):  # Keras would say "File not found" for a file that is there
+        raise ModelSpecError(f"{path}: not a readable .keras model (not a zip archive: cut short or another format)")
     try:
         return keras.saving.load_model(path, safe_mode=True)
     except Exception as e:  # Keras raises many types for unreadable files

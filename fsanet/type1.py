@@ -16,6 +16,7 @@ from tqdm import tqdm
 from fsanet.crop import IMAGE_SIZE
 from fsanet.data import (SPLITS_300W_LP, DatasetError, SampleError, load_pose_npz, pair_type1_files,
                          prepare_type1_sample, within_range, write_pose_npz)
+from fsanet.errors import one_line
 from fsanet.io import check_output
 from fsanet.parallel import worker_pool
 
@@ -28,7 +29,7 @@ def _prepare(task):
     except SampleError as e:
         return stem, None, None, str(e)
     except Exception as e:  # noqa: BLE001  (anything else one sample's files cause is that sample's)
-        return stem, None, None, f"{type(e).__name__}: {e}"
+        return stem, None, None, one_line(e)
 
 
 def prepare(input_dir, output, workers=None, strict=False, image_size=IMAGE_SIZE, progress=True):

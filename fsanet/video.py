@@ -56,6 +56,8 @@ class Source:
             self.kind, self.name = "image", "astronaut"
             return
         spec = str(spec)
+        if not spec.strip():
+            raise InputError("an empty input name")
         self.name = Path(spec).stem
         if spec.isdigit():
             self.kind, self.name = "camera", f"camera{spec}"

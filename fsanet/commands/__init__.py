@@ -25,6 +25,15 @@ def positive_float(text):
     return value
 
 
+def seed(text):
+    """argparse type: a random seed, 0 <= seed < 2^32 (what NumPy's global seed accepts)."""
+    value = int(text)
+    if not 0 <= value < 2**32:
+        raise ValueError(text)
+    return value
+
+
 positive_int.__name__ = "positive integer"
 non_negative_int.__name__ = "non-negative integer"
 positive_float.__name__ = "positive number"
+seed.__name__ = "seed (0 to 2^32 - 1)"

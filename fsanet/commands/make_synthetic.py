@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fsanet.commands import non_negative_int, positive_int
+from fsanet.commands import positive_int, seed
 
 USES_TENSORFLOW = False
 
@@ -15,7 +15,7 @@ USES_TENSORFLOW = False
 def add_arguments(parser):
     parser.add_argument("--output", required=True, type=Path)
     parser.add_argument("--count", type=positive_int, default=4000)
-    parser.add_argument("--seed", type=non_negative_int, default=0)
+    parser.add_argument("--seed", type=seed, default=0)
 
 
 def run(args) -> int:

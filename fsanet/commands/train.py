@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from fsanet.commands import non_negative_int, positive_float, positive_int
+from fsanet.commands import positive_float, positive_int, seed
 
 
 def _strategy(name):
@@ -31,7 +31,7 @@ def add_arguments(parser):
     parser.add_argument("--epochs", type=positive_int)
     parser.add_argument("--batch-size", type=positive_int)
     parser.add_argument("--learning-rate", type=positive_float)
-    parser.add_argument("--seed", type=non_negative_int)
+    parser.add_argument("--seed", type=seed)
     parser.add_argument("--no-augmentation", dest="augmentation", action="store_false", default=None)
     parser.add_argument("--train", nargs="+", help="training npz files (relative to --data-dir)")
     parser.add_argument("--validation", nargs="+", help="validation npz files")
