@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -52,9 +53,9 @@ def run_009(source, frames, rgb):
     with tempfile.TemporaryDirectory() as tmp:
         np.savez(Path(tmp) / "frames.npz", frames=np.stack([f[..., ::-1] if rgb else f for f in frames]))
         start = time.perf_counter()
-        subprocess.run([sys.executable, str(MTCNN_009_RUNNER), str(source),
+        subprocess.run([sys.executable, str(MTCNN_009_RUNNER),
                         str(Path(tmp) / "frames.npz"), str(Path(tmp) / "faces.json")], check=True,
-                       stderr=subprocess.DEVNULL)
+                       stderr=subprocess.DEVNULL, env=dict(os.environ, PYTHONPATH=str(Path(source).resolve())))
         seconds = time.perf_counter() - start  # includes the process start: not comparable
         faces = json.loads((Path(tmp) / "faces.json").read_text())
     return [[Face(tuple(f[:4]), f[4]) for f in frame] for frame in faces], seconds

@@ -2,10 +2,10 @@
 
     .venv/bin/python -m pip download mtcnn==0.0.9 --no-deps -d /tmp/m
     tar xzf /tmp/m/mtcnn-0.0.9.tar.gz -C /tmp/m
-    .venv/bin/python benchmarks/mtcnn_009.py /tmp/m/mtcnn-0.0.9 frames.npz faces.json
+    PYTHONPATH=/tmp/m/mtcnn-0.0.9 .venv/bin/python benchmarks/mtcnn_009.py frames.npz faces.json
 
 0.0.9 is TensorFlow 1 code: it runs here on ``tf.compat.v1`` in graph mode, in its own process (it
-shares the ``mtcnn`` package name with 1.0.0). ``frames.npz`` holds ``frames`` (N, H, W, 3) uint8,
+shares the ``mtcnn`` package name with 1.0.0, so PYTHONPATH puts it first). ``frames.npz`` holds ``frames`` (N, H, W, 3) uint8,
 passed as they are; the JSON holds per frame the list of [x, y, w, h, confidence].
 """
 
@@ -16,15 +16,17 @@ import sys
 import numpy as np
 
 
-def main(source, frames_path, output_path):
+def main(frames_path, output_path):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf
     v1 = tf.compat.v1
     v1.disable_v2_behavior()
     v1.__version__ = tf.__version__
     sys.modules["tensorflow"] = v1
-    sys.path.insert(0, source)
     from mtcnn.mtcnn import MTCNN
+    import mtcnn
+    if not mtcnn.__file__.startswith(os.environ.get("PYTHONPATH", "\0")):
+        raise SystemExit(f"PYTHONPATH must name the unpacked mtcnn 0.0.9 source; found {mtcnn.__file__}")
     detector = MTCNN()  # the authors' call: 0.0.9's defaults
     faces = [[[*d["box"], float(d["confidence"])] for d in detector.detect_faces(frame)]
              for frame in np.load(frames_path)["frames"]]
@@ -33,4 +35,4 @@ def main(source, frames_path, output_path):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main(*sys.argv[1:3])

@@ -31,13 +31,15 @@ TRAIN_VIDEOS = 16
 
 
 @dataclasses.dataclass(frozen=True)
-class Protocol:
+class FaceRule:
+    """How a protocol's BIWI preparation accepts a detected face (keyed by protocol number)."""
+
     name: str
     min_confidence: float  # strictly greater than
     reuse_previous_box: bool
 
 
-PROTOCOLS = {1: Protocol("BIWI_noTrack", 0.90, False), 2: Protocol("BIWI_70_30", 0.95, True)}
+FACE_RULES = {1: FaceRule("BIWI_noTrack", 0.90, False), 2: FaceRule("BIWI_70_30", 0.95, True)}
 
 _FRAME = re.compile(r"^frame_(\d+)_(rgb\.png|pose\.txt)$")
 

@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from fsanet import runtime
-from fsanet.biwi import (MARGIN, PROTOCOLS, TRAIN_VIDEOS, BoxRules, choose_face, list_videos, pair_frames,
+from fsanet.biwi import (MARGIN, FACE_RULES, TRAIN_VIDEOS, BoxRules, choose_face, list_videos, pair_frames,
                          read_frame, read_pose_file, read_split, split_videos)
 from fsanet.crop import IMAGE_SIZE, crop_and_resize
 from fsanet.data import DatasetError, SampleError, within_range, write_pose_npz
@@ -80,7 +80,7 @@ def _init_spawned_worker(detector_factory):
 
 def _detect(task):
     video, protocol, image_size = task
-    return detect_video(video, _worker_detector, PROTOCOLS[protocol], image_size)
+    return detect_video(video, _worker_detector, FACE_RULES[protocol], image_size)
 
 
 def _outputs(output_dir, protocol):
@@ -135,14 +135,14 @@ def prepare(input_dir, output_dir, protocol, seed=0, train_videos=TRAIN_VIDEOS, 
     ``outputs`` (path, frames, outside_range per file), ``videos`` (one report per video) and
     ``split`` (protocol 2). Raises DatasetError on a problem that stops the run.
     """
-    if protocol not in PROTOCOLS:
+    if protocol not in FACE_RULES:
         raise DatasetError(f"protocol must be 1 or 2, got {protocol}")
     if box_rules not in BOX_RULES:
         raise DatasetError(f"box rules must be one of {', '.join(BOX_RULES)}, got {box_rules!r}")
     check_output(output_dir, folder=True)
     videos = list_videos(input_dir)
     split = None if protocol == 1 else _choose_split(videos, input_dir, seed, train_videos, split_file)
-    rules = BoxRules(PROTOCOLS[protocol], authors=box_rules == "authors")
+    rules = BoxRules(FACE_RULES[protocol], authors=box_rules == "authors")
     tasks = [(video, protocol, image_size) for video in videos]
     workers = max(1, min(workers or os.cpu_count() or 1, len(tasks)))
     sets = {name: ([], []) for name in _outputs(output_dir, protocol)}

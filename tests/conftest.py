@@ -55,3 +55,19 @@ def pretrained(shared):
 
 def frozen_graph_path(shared, variant_name):
     return shared / "official" / "converted-models" / "tf" / f"{variant_name}.pb"
+
+
+# Quiet runs: what a command must not print on stderr, and the environment to check it in.
+NOISE = ("absl", "cudart", "cuInit", "CUDA", "oneDNN", "WARN:0")
+
+
+def clean_env(**extra):
+    """The user's environment without TensorFlow settings, plus the weights mirror."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
+    env.update(extra)
+    return env
+
+
+def assert_quiet(stderr):
+    found = [word for word in NOISE if word in stderr]
+    assert not found, f"stderr holds {found}:\n{stderr}"

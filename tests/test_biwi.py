@@ -13,14 +13,14 @@ import cv2
 import numpy as np
 import pytest
 
-from fsanet.biwi import PROTOCOLS, BoxRules, choose_face, list_videos, read_pose_file, split_videos
+from fsanet.biwi import FACE_RULES, BoxRules, choose_face, list_videos, read_pose_file, split_videos
 from fsanet.biwi_prepare import prepare
 from fsanet.cli import run_command
 from fsanet.commands.prepare_biwi import summary_lines
 from fsanet.crop import crop_and_resize, detection_box, landmark_crop
 from fsanet.data import DatasetError, load_pose_npz
 from fsanet.detectors import Face, MTCNNCascadeDetector
-from test_package import assert_quiet, clean_env
+from conftest import assert_quiet, clean_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -149,9 +149,9 @@ def test_widened_box_by_hand():
 def test_choose_face_prefers_the_authors_anchor():
     # Widened top-left corners: (160, 102) is 266.7 + 218 from (426.7, 320); (380, 270) is 46.7 + 50.
     near = (420, 310, 100, 100)
-    box = choose_face([Face(A, 0.99), Face(near, 0.96)], PROTOCOLS[2], WIDTH, HEIGHT)
+    box = choose_face([Face(A, 0.99), Face(near, 0.96)], FACE_RULES[2], WIDTH, HEIGHT)
     assert box == detection_box(near, WIDTH, HEIGHT, 0.4)
-    box = choose_face([Face(A, 0.99), Face(near, 0.95)], PROTOCOLS[2], WIDTH, HEIGHT)
+    box = choose_face([Face(A, 0.99), Face(near, 0.95)], FACE_RULES[2], WIDTH, HEIGHT)
     assert box == detection_box(A, WIDTH, HEIGHT, 0.4)
 
 
@@ -179,7 +179,7 @@ def test_box_rules(scripted_tree, tmp_path, mode):
 
 
 def test_drop_reasons_and_the_runs_first_frame():
-    rules = BoxRules(PROTOCOLS[1])
+    rules = BoxRules(FACE_RULES[1])
     rules.start_video()
     # the authors' script has no box yet here (a NameError): dropped
     assert rules.decide(True, None) == (None, "no confident face yet in the run")
@@ -189,7 +189,7 @@ def test_drop_reasons_and_the_runs_first_frame():
     assert rules.decide(True, None) == (None, "box jumped 80 px")  # the stale box is the jumped one
     rules.start_video()
     assert rules.decide(True, None) == ((159, 0, 200, 100), "stale")  # a first frame is not tested
-    clean = BoxRules(PROTOCOLS[2], authors=False)
+    clean = BoxRules(FACE_RULES[2], authors=False)
     clean.start_video()
     assert clean.decide(True, None) == (None, "no face with confidence > 0.95, and no box kept yet in "
                                               "this video")

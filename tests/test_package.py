@@ -1,7 +1,6 @@
 """The package as a user meets it: a wheel installed into a fresh venv, one `fsanet` command whose
 `--help` imports nothing heavy, a quiet start, and `import fsanet` without side effects."""
 
-import os
 import shutil
 import subprocess
 import sys
@@ -10,26 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from conftest import NOISE, assert_quiet, clean_env
 from fsanet.cli import COMMANDS
 
 ROOT = Path(__file__).resolve().parent.parent
-NOISE = ("absl", "cudart", "cuInit", "CUDA", "oneDNN", "WARN:0")
-
-
-def clean_env(**extra):
-    """The user's environment without TensorFlow settings, plus the weights mirror."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
-    env.update(extra)
-    return env
 
 
 def run(args, cwd, env, timeout=600):
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-
-
-def assert_quiet(stderr):
-    found = [word for word in NOISE if word in stderr]
-    assert not found, f"stderr holds {found}:\n{stderr}"
 
 
 def test_import_has_no_side_effects():

@@ -20,12 +20,12 @@ from fsanet.commands import positive_int, seed
 
 
 def add_arguments(parser):
-    from fsanet.biwi import PROTOCOLS, TRAIN_VIDEOS
+    from fsanet.biwi import FACE_RULES, TRAIN_VIDEOS
     from fsanet.biwi_prepare import BOX_RULES
     from fsanet.crop import IMAGE_SIZE
     parser.add_argument("--input", required=True, type=Path, help="BIWI hpdb folder (01, 02, ... inside)")
     parser.add_argument("--output-dir", required=True, type=Path)
-    parser.add_argument("--protocol", required=True, type=int, choices=sorted(PROTOCOLS))
+    parser.add_argument("--protocol", required=True, type=int, choices=sorted(FACE_RULES))
     parser.add_argument("--seed", type=seed, default=0, help="protocol 2: seed of the video split")
     parser.add_argument("--train-videos", type=positive_int, default=TRAIN_VIDEOS,
                         help="protocol 2: videos in the training set (16 of 24: 70/30)")
@@ -47,11 +47,11 @@ def _reason(why):
 
 def summary_lines(summary, protocol):
     """The printed summary: frames kept (and how their box was chosen), dropped, skipped, written."""
-    from fsanet.biwi import PROTOCOLS
+    from fsanet.biwi import FACE_RULES
     videos = summary["videos"]
     kept, stale, reused = (sum(v[key] for v in videos) for key in ("kept", "stale_box", "reused_box"))
     lines = [f"kept {kept} frames of {len(videos)} videos: {kept - stale - reused} with their own face, "
-             f"{stale} with the last confident box (no face > {PROTOCOLS[protocol].min_confidence}), "
+             f"{stale} with the last confident box (no face > {FACE_RULES[protocol].min_confidence}), "
              f"{reused} with the previous kept box"]
     dropped = Counter(_reason(why) for v in videos for _, why in v["dropped"])
     lines += [f"  dropped {count}: {why}" for why, count in sorted(dropped.items())]
