@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import zlib
+from collections.abc import Iterable
 
 import cv2
 import numpy as np
@@ -129,6 +130,8 @@ def _scaled(image, value_range, name):
 def face_crops(crops, value_range=None):
     """(list of HxWx3 BGR crops in 0..255, whether one crop was given) from what a caller passes:
     one image (an HxW or HxWxC array) or several (a sequence of images, or an NxHxWxC array)."""
+    if not isinstance(crops, Iterable) or isinstance(crops, (str, bytes)):
+        raise ImageError(f"crops: expected an image array or a sequence of them, got {type(crops).__name__}")
     single = isinstance(crops, np.ndarray) and crops.ndim in (2, 3)
     if isinstance(crops, np.ndarray) and crops.ndim not in (2, 3, 4):
         raise ImageError(f"crops: expected one HxW / HxWxC image or an NxHxWxC batch, got shape {crops.shape}")

@@ -36,7 +36,7 @@ class LongWorkStarted(BaseException):
     into an exit status: a test sees it escape."""
 
 
-LONG_WORK = ["fsanet.model_spec.resolve_model", "fsanet.synthetic.synthetic_dataset",
+LONG_WORK = ["fsanet.model_spec.resolve_model", "fsanet.detectors.make_detector", "fsanet.synthetic.synthetic_dataset",
              "fsanet.type1.worker_pool", "fsanet.biwi_prepare.worker_pool", "fsanet.biwi_prepare._init_worker",
              "fsanet.training.training_data", "fsanet.training.initial_model"]
 

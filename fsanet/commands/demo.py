@@ -76,8 +76,8 @@ def run(args) -> int:
         configure_cpu_threads()
     except RuntimeError:
         pass  # TensorFlow already runs in this process (called from Python): keep its thread pools
+    detector = make_detector(args.detector)  # first: a missing package is named before the model loads
     predictor = PosePredictor(resolve_model(args.model, args.protocol), normalize=True)
-    detector = make_detector(args.detector)
     show = not args.no_display and display_available()
     for source, output in zip(sources, outputs):
         try:

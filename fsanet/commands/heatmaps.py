@@ -47,9 +47,9 @@ def run(args) -> int:
     from fsanet.video import default_image, write_image
     check_output(args.output, "--output", suffixes=IMAGE_SUFFIXES)
     image = read_image(args.image) if args.image else default_image()
+    models = [resolve_model(m, args.protocol) for m in args.models]  # a bad spec is named before detection
     crop = _face_crop(image, args.crop, args.image or "the built-in photo")
-    panels = [heatmap_panel(crop, fine_grained_structure_maps(resolve_model(m, args.protocol), crop))
-              for m in args.models]
+    panels = [heatmap_panel(crop, fine_grained_structure_maps(model, crop)) for model in models]
     gap = np.full((8, panels[0].shape[1], 3), 255, np.uint8)
     write_image(args.output, np.vstack([p for panel in panels for p in (panel, gap)][:-1]))
     print(f"wrote {args.output}: models {', '.join(args.models)}, rows = stages 1-3")
