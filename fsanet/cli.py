@@ -16,9 +16,9 @@ The contract every command keeps (tested for each in tests/test_contract.py):
   <problem>``. Arguments, input files and output locations are checked before any long work (no
   model is loaded and no dataset read before a bad --output is reported);
 - exit 3: an internal error (a bug): one line with the file holding the traceback;
-- exit 130 (Ctrl-C) or 143 (SIGTERM): one line, ``interrupted`` / ``terminated``; every output is either complete or
-  absent under its final name (files are written under a temporary name and renamed when whole; a
-  video cut short is deleted, never renamed over an earlier complete one).
+- exit 130 (Ctrl-C) or 143 (SIGTERM): one line, ``interrupted`` / ``terminated``; every output is
+  either complete or absent under its final name (files are written under a temporary name and
+  renamed when whole; a video cut short is deleted, never renamed over an earlier complete one).
 """
 
 from __future__ import annotations

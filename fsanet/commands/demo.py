@@ -56,9 +56,9 @@ def run(args) -> int:
     import cv2
 
     from fsanet.annotate import PoseAnnotator, run_source
+    from fsanet.detectors import make_detector
     from fsanet.errors import FSANetError
     from fsanet.inference import PosePredictor, configure_cpu_threads
-    from fsanet.detectors import make_detector
     from fsanet.model_spec import resolve_model
     from fsanet.video import InputError, Source, display_available
 
