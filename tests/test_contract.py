@@ -158,6 +158,7 @@ def test_check_output_rules(tmp_path):
              ((tmp_path / "f" / "x.npz",), {}, "f is a file, so nothing can be created under it"),
              ((tmp_path / "x.gif",), {"suffixes": {".png"}}, "unknown extension '.gif'; use one of .png"),
              ((tmp_path / "x",), {"flag": "--output", "suffixes": {".png"}}, "--output .*x: unknown extension '\\(none\\)'"),
+             ((Path(os.devnull),), {}, "is not a regular file"),
              ((_unwritable_folder(tmp_path) / "x.npz",), {}, "cannot write in")]
     for args, kwargs, message in cases:
         with pytest.raises(OutputError, match=message):
