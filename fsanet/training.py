@@ -34,7 +34,7 @@ from fsanet.augment import steps_per_epoch, training_dataset
 from fsanet.config import ExperimentConfig
 from fsanet.data import DatasetError, load_pose_sets
 from fsanet.errors import FSANetError
-from fsanet.io import atomic_write, check_output, write_json
+from fsanet.io import OutputError, atomic_write, check_output, write_json
 from fsanet.model_spec import ModelSpecError, load_keras_model, resolve_model
 from fsanet.models import build_variant
 from fsanet.variants import get_variant
@@ -161,6 +161,9 @@ def save_model(model, path: Path, keep_previous: Path | None = None):
         if keep_previous is not None and path.exists():
             os.replace(path, keep_previous)
         os.replace(tmp, path)
+    except OSError as e:  # a full disk, a folder gone read-only
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"{path}: cannot be written ({e.strerror or e})") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
