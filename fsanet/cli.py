@@ -44,6 +44,7 @@ COMMANDS = {
     "prepare-biwi": "fsanet.commands.prepare_biwi",
     "make-synthetic": "fsanet.commands.make_synthetic",
     "train": "fsanet.commands.train",
+    "test": "fsanet.commands.test",
 }
 """Subcommand name -> module. The first line of a module's docstring is its help."""
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from fsanet.errors import FSANetError
 from fsanet.protocols import PROTOCOLS
+from fsanet.splits import SPLITS
 from fsanet.variants import FUSIONS, get_variant
 
 
@@ -49,6 +50,7 @@ class DataConfig:
     train: tuple = _value("files", ())
     validation: tuple = _value("files", ())  # files; when empty, ``validation_split`` of the training data
     validation_split: float = _value("number", 0.2, lambda v: 0 <= v < 1, "in [0, 1)")
+    validation_split_by: str = _value("text", "frame", lambda v: v in SPLITS, f"one of {list(SPLITS)}")  # fsanet.splits
     test: tuple = _value("files", ())
     angle_filter: bool = _value("bool", True)  # keep only samples with every angle in [-99, 99]
 

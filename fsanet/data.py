@@ -1,7 +1,9 @@
 """Datasets in the authors' npz format: reading with checks, the ±99° filter, atomic writing,
 and the per-sample preparation of 300W-LP / AFLW2000 ("type1") images (SPEC §5).
 
-npz keys: ``image`` (N, 64, 64, 3) uint8 BGR, ``pose`` (N, 3) degrees [yaw, pitch, roll], ``img_size``.
+npz keys: ``image`` (N, 64, 64, 3) uint8 BGR, ``pose`` (N, 3) float64 degrees [yaw, pitch, roll] (as the
+authors' files store them; loading gives float32 to the networks), ``img_size``; and, in files this
+project prepares, ``name`` (N,) each sample's file stem (what identity-disjoint splits need).
 """
 
 from __future__ import annotations
@@ -92,12 +94,33 @@ def load_pose_sets(paths, angle_filter=True, what="training"):
     return images, poses, dropped
 
 
-def write_pose_npz(path, images, poses, image_size=IMAGE_SIZE):
-    """Write an npz in the authors' format atomically (temporary file, then rename); returns the path."""
+def load_sample_names(paths, angle_filter=True):
+    """The ``name`` of every sample of the npz files, in ``load_pose_sets`` order (same filter)."""
+    names = []
+    for path in paths:
+        with np.load(os.fspath(path), allow_pickle=False) as npz:
+            if "name" not in npz.files:
+                raise DatasetError(f"{path}: has no 'name' key (sample names); prepare it again with "
+                                   "this version to split it by identity")
+            part, poses = npz["name"], npz["pose"]
+        if part.shape != (len(poses),) or part.dtype.kind != "U":
+            raise DatasetError(f"{path}: 'name' must be {len(poses)} strings, got {part.dtype} {part.shape}")
+        names.append(part[within_range(poses.astype(np.float32))] if angle_filter else part)  # as loaded
+    return np.concatenate(names)
+
+
+def write_pose_npz(path, images, poses, image_size=IMAGE_SIZE, names=None):
+    """Write an npz in the authors' format atomically (temporary file, then rename); returns the path.
+
+    Labels are stored as float64, as the authors' preparation computed and stored them.
+    """
+    poses = np.asarray(poses, np.float64).reshape(-1, 3)
+    arrays = dict(image=np.asarray(images, np.uint8).reshape(-1, image_size, image_size, 3), pose=poses,
+                  img_size=np.int64(image_size))
+    if names is not None:
+        arrays["name"] = np.asarray(names, dtype=str).reshape(len(poses))
     with atomic_write(path) as f:
-        np.savez_compressed(f, image=np.asarray(images, np.uint8).reshape(-1, image_size, image_size, 3),
-                            pose=np.asarray(poses, np.float32).reshape(-1, 3),
-                            img_size=np.int64(image_size))
+        np.savez_compressed(f, **arrays)
     return path
 
 
@@ -119,14 +142,8 @@ def pair_type1_files(directory):
     return pairs, unpaired
 
 
-def prepare_type1_sample(jpg, mat, image_size=IMAGE_SIZE):
-    """(crop uint8 (S, S, 3) BGR, pose [yaw, pitch, roll] degrees) of one sample, per SPEC §5.
-
-    The image is decoded strictly (``fsanet.images``): a cut or corrupt file is a bad sample."""
-    try:
-        image = decode_image(jpg, cv2.IMREAD_COLOR)  # as the authors' cv2.imread, minus the grey fill
-    except ImageError:
-        raise SampleError("unreadable or truncated image") from None
+def read_type1_labels(mat):
+    """(pose [yaw, pitch, roll] degrees float64, landmarks pt2d 2 x K) of one sample's ``.mat``."""
     try:
         labels = scipy.io.loadmat(os.fspath(mat))
     except Exception as e:  # scipy raises several types for corrupt files
@@ -140,8 +157,20 @@ def prepare_type1_sample(jpg, mat, image_size=IMAGE_SIZE):
     pose = pose_from_pose_para(pose_para)
     if not np.isfinite(pose).all():
         raise SampleError("NaN or infinite pose label")
+    return pose, labels["pt2d"]
+
+
+def prepare_type1_sample(jpg, mat, image_size=IMAGE_SIZE):
+    """(crop uint8 (S, S, 3) BGR, pose [yaw, pitch, roll] degrees) of one sample, per SPEC §5.
+
+    The image is decoded strictly (``fsanet.images``): a cut or corrupt file is a bad sample."""
     try:
-        crop = landmark_crop(image, labels["pt2d"], size=image_size)
+        image = decode_image(jpg, cv2.IMREAD_COLOR)  # as the authors' cv2.imread, minus the grey fill
+    except ImageError:
+        raise SampleError("unreadable or truncated image") from None
+    pose, pt2d = read_type1_labels(mat)
+    try:
+        crop = landmark_crop(image, pt2d, size=image_size)
     except ValueError as e:
         raise SampleError(str(e)) from None
     return crop, pose

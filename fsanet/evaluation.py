@@ -1,5 +1,5 @@
 """Evaluation as the paper reports it: per-angle MAE and their mean, per model and test set, plus
-MAE by yaw bin; models named by registry name, ``.keras`` / ``.h5`` path, or a fusion of files.
+MAE by yaw bin and the rotation-aware errors of ``fsanet.metrics``; the paper-layout table.
 
 Inputs are fed as the authors' test script feeds them: the 64x64 crops as stored, no normalisation.
 """
@@ -13,12 +13,14 @@ import numpy as np
 
 from fsanet.config import ConfigError
 from fsanet.data import load_pose_sets
-from fsanet.inference import PosePredictor
+from fsanet.metrics import pose_errors
 from fsanet.model_spec import ModelSpecError
-from fsanet.pose import ANGLES, mean_absolute_error
 
 YAW_BINS = ((0, 30), (30, 60), (60, 99))
 """|yaw| bins (degrees, upper bound inclusive for the last) for the MAE-by-yaw breakdown."""
+
+TABLE_METRICS = {"geodesic": "geodesic", "maev": "MAEV"}
+"""Optional table columns (JSON always has them): result key -> column title."""
 
 
 def size_mb(model) -> float:
@@ -31,23 +33,26 @@ def load_test_set(path, angle_filter=True):
     return images, poses
 
 
+def yaw_bin_masks(poses):
+    """{"lo-hi": mask of samples whose |yaw| lies in the bin} for the bins of ``YAW_BINS``."""
+    yaw = np.abs(np.asarray(poses)[:, 0])
+    return {f"{lo}-{hi}": (yaw >= lo) & ((yaw < hi) if hi != YAW_BINS[-1][1] else (yaw <= hi))
+            for lo, hi in YAW_BINS}
+
+
 def score(predictions, poses) -> dict:
-    """Per-angle MAE, their mean, and MAE (mean of the three angles) by |yaw| bin."""
-    errors = mean_absolute_error(predictions, poses)
-    result = dict(zip(ANGLES + ("mae",), map(float, errors)))
-    yaw = np.abs(poses[:, 0])
-    bins = {}
-    for lo, hi in YAW_BINS:
-        inside = (yaw >= lo) & ((yaw < hi) if hi != YAW_BINS[-1][1] else (yaw <= hi))
-        bins[f"{lo}-{hi}"] = {"count": int(inside.sum()),
-                              "mae": float(np.abs(predictions[inside] - poses[inside]).mean())
-                              if inside.any() else None}
-    result["yaw_bins"] = bins
-    return result
+    """Per-angle MAE, their mean, geodesic and vector errors, and MAE (mean of the three angles)
+    by |yaw| bin."""
+    predictions, poses = np.asarray(predictions), np.asarray(poses)
+    bins = {name: {"count": int(inside.sum()),
+                   "mae": float(np.abs(predictions[inside] - poses[inside]).mean()) if inside.any() else None}
+            for name, inside in yaw_bin_masks(poses).items()}
+    return dict(pose_errors(predictions, poses), yaw_bins=bins)
 
 
 def evaluate(models: dict, test_sets: dict, batch_size=256) -> dict:
     """{model label: {"size_mb", test set name: score + "predictions"}} for every pair."""
+    from fsanet.inference import PosePredictor
     results = {}
     for label, model in models.items():
         predictor = PosePredictor(model)
@@ -62,28 +67,58 @@ def evaluate(models: dict, test_sets: dict, batch_size=256) -> dict:
     return results
 
 
-def format_table(results: dict, test_sets, published=None) -> str:
-    """The paper's layout: one block per test set; method, size (MB), yaw, pitch, roll, MAE."""
-    published = published or {}
+def _cells(values, width=8):
+    return "".join(f"{v:>{width}.2f}" if v is not None else f"{'':>{width}}" for v in values)
+
+
+def format_table(results: dict, test_sets, published=None, metrics=(), not_run=None) -> str:
+    """The paper's layout: one block per test set; method, size (MB), yaw, pitch, roll, MAE, the
+    ``metrics`` asked for (keys of ``TABLE_METRICS``), and the published figures where known.
+
+    ``not_run`` ({label: why}) lists methods to show with the paper's figures only.
+    """
+    published, not_run = published or {}, not_run or {}
     lines = []
     for name in test_sets:
         paper = published.get(name, {})
-        lines.append(f"\n{name}")
-        header = f"{'method':<28}{'size (MB)':>10}{'yaw':>8}{'pitch':>8}{'roll':>8}{'MAE':>8}"
-        lines.append(header + ("   paper MAE" if paper else ""))
-        lines.append("-" * (len(header) + (12 if paper else 0)))
+        header = (f"{'method':<28}{'size (MB)':>10}{'yaw':>8}{'pitch':>8}{'roll':>8}{'MAE':>8}"
+                  + "".join(f"{TABLE_METRICS[m]:>10}" for m in metrics))
+        if paper:
+            header += f"   |{'paper:':>8}{'yaw':>7}{'pitch':>8}{'roll':>8}{'MAE':>8}"
+        lines += [f"\n{name}", header, "-" * len(header)]
+        notes = []
         for label, result in results.items():
+            if name not in result:
+                continue
             r = result[name]
-            row = (f"{label:<28}{result['size_mb']:>10.2f}{r['yaw']:>8.2f}{r['pitch']:>8.2f}"
-                   f"{r['roll']:>8.2f}{r['mae']:>8.2f}")
+            row = (f"{label:<28}{result['size_mb']:>10.2f}"
+                   + _cells([r["yaw"], r["pitch"], r["roll"], r["mae"]])
+                   + _cells([r[m] for m in metrics], 10))
+            lines.append(row + _paper_cells(paper.get(label)) if paper else row)
+            if "faces_not_found" in r:
+                notes.append(f"{label}: no face found in {r['faces_not_found']} of "
+                             f"{r['faces_not_found'] + r['scored']} images (scored on the {r['scored']} found)")
+        for label, why in not_run.items():
             if label in paper:
-                row += f"{paper[label][-1]:>12.2f}"
-            lines.append(row)
+                lines.append(f"{label:<28}{'not run':>10}{'':>{32 + 10 * len(metrics)}}"
+                             + _paper_cells(paper[label]))
+                notes.append(f"{label}: not run ({why})")
+        lines += [f"  {note}" for note in notes]
     return "\n".join(lines)
 
 
+def _paper_cells(figures):
+    """Published [yaw, pitch, roll, MAE] or [MAE] as table cells (blank when not published)."""
+    if figures is None:
+        return ""
+    figures = list(figures)
+    figures = [None] * (4 - len(figures)) + figures
+    return f"   |{'':>8}" + _cells(figures[:1], 7) + _cells(figures[1:])
+
+
 def load_preset(path) -> dict:
-    """An evaluation preset (``configs/protocol*/evaluate.toml``): models, test sets, paper figures."""
+    """An evaluation preset (``configs/protocol*/*.toml``): models, test sets, paper figures and,
+    optionally, ``baselines`` evaluated on the raw folders of ``[raw_test]``."""
     path = Path(path)
     try:
         preset = tomllib.loads(path.read_text())
@@ -94,4 +129,8 @@ def load_preset(path) -> dict:
     missing = {"protocol", "models", "test"} - set(preset)
     if missing:
         raise ConfigError(f"{path}: missing key(s) {sorted(missing)}")
+    unknown = set(preset) - {"protocol", "models", "test", "angle_filter", "published", "baselines",
+                             "raw_test"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)}")
     return preset

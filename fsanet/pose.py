@@ -34,19 +34,32 @@ def pose_from_biwi_rotation(matrix) -> np.ndarray:
 
 def rotation_from_pose(yaw, pitch, roll) -> np.ndarray:
     """The head's rotation in camera coordinates (x right, y down, z towards the camera) whose
-    projected axes are exactly those ``axis_endpoints`` draws: columns are the head's x, y, z axes."""
+    projected axes are exactly those ``axis_endpoints`` draws: columns are the head's x, y, z axes.
+
+    R = Rx(pitch) Ry(-yaw) Rz(roll); angles in degrees, scalars or arrays (result (..., 3, 3)).
+    """
     p, y, r = np.radians(pitch), -np.radians(yaw), np.radians(roll)
     cp, sp, cy, sy, cr, sr = np.cos(p), np.sin(p), np.cos(y), np.sin(y), np.cos(r), np.sin(r)
-    rx = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])
-    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
-    rz = np.array([[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]])
-    return rx @ ry @ rz
+    rows = [[cy * cr, -cy * sr, sy],
+            [cp * sr + sp * sy * cr, cp * cr - sp * sy * sr, -sp * cy],
+            [sp * sr - cp * sy * cr, sp * cr + cp * sy * sr, cp * cy]]
+    return np.stack([np.stack(np.broadcast_arrays(*row), axis=-1) for row in rows], axis=-2)
 
 
-def mean_absolute_error(predictions, targets) -> np.ndarray:
-    """Per-angle MAE (yaw, pitch, roll) followed by their mean, as the paper's tables report."""
-    per_angle = np.mean(np.abs(np.asarray(predictions) - np.asarray(targets)), axis=0)
-    return np.append(per_angle, per_angle.mean())
+def pose_from_rotation(rotation) -> np.ndarray:
+    """[yaw, pitch, roll] degrees of rotations (..., 3, 3): the inverse of ``rotation_from_pose``.
+
+    At |yaw| = 90° (gimbal lock) only pitch - roll (yaw > 0) or pitch + roll (yaw < 0) is defined;
+    roll is then set to 0.
+    """
+    r = np.asarray(rotation, dtype=np.float64)
+    yaw = -np.arcsin(np.clip(r[..., 0, 2], -1.0, 1.0))
+    roll = np.arctan2(-r[..., 0, 1], r[..., 0, 0])
+    pitch = np.arctan2(-r[..., 1, 2], r[..., 2, 2])
+    locked = np.hypot(r[..., 0, 0], r[..., 0, 1]) < 1e-9
+    pitch = np.where(locked, np.arctan2(r[..., 2, 1], r[..., 1, 1]), pitch)
+    roll = np.where(locked, 0.0, roll)
+    return np.degrees(np.stack([yaw, pitch, roll], axis=-1))
 
 
 def axis_endpoints(yaw, pitch, roll, center, size):

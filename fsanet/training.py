@@ -1,10 +1,11 @@
 """Training with the authors' recipe (SPEC §6): data, schedule, checkpoints, exact resume.
 
-A run folder holds ``config.json`` (the resolved config), ``last.keras`` (model and optimizer after
-the last finished epoch), ``previous.keras`` (the same one epoch earlier), ``best.keras`` (best
-validation MAE), ``history.csv``, ``state.json`` and, when done, ``final.keras`` (the last epoch's
-model: what the authors released). Each file is written atomically; ``state.json`` goes last, so it
-only ever points at complete checkpoints.
+A run folder holds ``config.json`` (the resolved config), ``validation_split.json`` (how the
+validation set was chosen: files, or the split's kind, seed, sizes and, by identity, the validation
+identities), ``last.keras`` (model and optimizer after the last finished epoch), ``previous.keras``
+(the same one epoch earlier), ``best.keras`` (best validation MAE), ``history.csv``, ``state.json``
+and, when done, ``final.keras`` (the last epoch's model: what the authors released). Each file is
+written atomically; ``state.json`` goes last, so it only ever points at complete checkpoints.
 
 Resuming loads ``last.keras`` (weights and optimizer state) and continues at the next epoch; when
 ``last.keras`` is damaged it falls back to ``previous.keras`` and says so. A checkpoint's epoch is
@@ -32,11 +33,12 @@ import tensorflow as tf
 
 from fsanet.augment import steps_per_epoch, training_dataset
 from fsanet.config import ExperimentConfig
-from fsanet.data import DatasetError, load_pose_sets
+from fsanet.data import DatasetError, load_pose_sets, load_sample_names
 from fsanet.errors import FSANetError
 from fsanet.io import OutputError, atomic_write, check_output, write_json
 from fsanet.model_spec import ModelSpecError, load_keras_model, resolve_model
 from fsanet.models import build_variant
+from fsanet.splits import frame_split, identity_split
 from fsanet.variants import get_variant
 
 
@@ -45,21 +47,26 @@ class TrainingError(FSANetError, ValueError):
 
 
 def training_data(config: ExperimentConfig, data_dir):
-    """(x_train, y_train, x_val, y_val): validation files, or a seeded split of the training set."""
+    """(x_train, y_train, x_val, y_val, split record): validation files, or a seeded split of the
+    training set by frame (the authors') or by identity (``fsanet.splits``)."""
     data = config.data
-    x, y, _ = load_pose_sets([Path(data_dir) / f for f in data.train], data.angle_filter, "training")
+    paths = [Path(data_dir) / f for f in data.train]
+    x, y, _ = load_pose_sets(paths, data.angle_filter, "training")
     if data.validation:
         x_val, y_val, _ = load_pose_sets([Path(data_dir) / f for f in data.validation],
                                          data.angle_filter, "validation")
-        return x, y, x_val, y_val
+        return x, y, x_val, y_val, {"by": "files", "files": list(data.validation)}
     if data.validation_split <= 0:
         raise DatasetError("no validation files and validation_split is 0")
-    order = np.random.default_rng(config.training.seed).permutation(len(x))
-    n_train = int(len(x) * (1 - data.validation_split))
-    if n_train < 1 or n_train == len(x):
-        raise DatasetError(f"{len(x)} training samples cannot be split {data.validation_split:g} for validation")
-    train, val = order[:n_train], order[n_train:]
-    return x[train], y[train], x[val], y[val]
+    record = {"by": data.validation_split_by, "fraction": data.validation_split, "seed": config.training.seed}
+    if data.validation_split_by == "identity":
+        train, val, identities = identity_split(load_sample_names(paths, data.angle_filter),
+                                                data.validation_split, config.training.seed)
+        record["validation_identities"] = identities
+    else:
+        train, val = frame_split(len(x), data.validation_split, config.training.seed)
+    record.update(train_samples=len(train), validation_samples=len(val))
+    return x[train], y[train], x[val], y[val], record
 
 
 def learning_rate(training, epoch):
@@ -218,13 +225,14 @@ def train(config: ExperimentConfig, run_dir, data_dir="data", resume=False, stra
         if broken:
             raise TrainingError(f"{config.init}: the initial model holds NaN or infinity "
                                 f"({len(broken)} weight tensors, first {broken[0]})")
-    x, y, x_val, y_val = training_data(config, data_dir)
+    x, y, x_val, y_val, split = training_data(config, data_dir)
     if resume and len(x) != state["train_samples"]:
         raise TrainingError(f"{run_dir}: the training data changed since the run started "
                             f"({state['train_samples']} samples then, {len(x)} now)")
     if not resume:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json(run_dir / "config.json", config.to_dict())
+        write_json(run_dir / "validation_split.json", split)
         state = {"model": get_variant(config.model).name, "epochs_done": 0, "best_val_mae": None,
                  "best_epoch": None, "history": [], "train_samples": len(x), "validation_samples": len(x_val)}
         first_epoch = 0

@@ -40,7 +40,7 @@ def prepare(input_dir, output, workers=None, strict=False, image_size=IMAGE_SIZE
     if strict and failures:
         raise DatasetError(f"{input_dir}: {failures[0][0]}: {failures[0][1]}")
     tasks = [(stem, jpg, mat, image_size) for stem, jpg, mat in pairs]
-    crops, poses = [], []
+    crops, poses, names = [], [], []
     workers = workers or os.cpu_count() or 1
     with worker_pool(workers) as pool:
         results = pool.map(_prepare, tasks, chunksize=64)
@@ -53,10 +53,11 @@ def prepare(input_dir, output, workers=None, strict=False, image_size=IMAGE_SIZE
                 continue
             crops.append(crop)
             poses.append(pose)
+            names.append(stem)
     if not crops:
         raise DatasetError(f"{input_dir}: no usable sample; all {len(failures)} failed "
                            f"(first: {failures[0][0]}: {failures[0][1]})")
-    write_pose_npz(output, crops, poses, image_size)
+    write_pose_npz(output, crops, poses, image_size, names)
     outside = int((~within_range(poses)).sum())
     return {"kept": len(crops), "outside_range": outside, "failed": failures, "output": str(output)}
 

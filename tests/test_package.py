@@ -52,6 +52,8 @@ def test_every_command_runs_quietly(shared, tmp_path):
         "make-synthetic": fsanet + ["make-synthetic", "--output", str(tmp_path / "s.npz"), "--count", "40"],
         "prepare-type1": fsanet + ["prepare-type1", "--input", str(shared / "data" / "aflw2000_samples"),
                                    "--output", str(tmp_path / "aflw.npz"), "--workers", "1"],
+        "test": fsanet + ["test", "--models", "capsule", "dlib68", "--test", str(tmp_path / "aflw.npz"),
+                          "--raw-test", str(shared / "data" / "aflw2000_samples")],
         "video": fsanet + [str(shared / "data" / "video" / "obama.mp4"), "--output",
                            str(tmp_path / "obama.mp4"), "--no-display"],
     }

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import fsanet
-from fsanet.pose import mean_absolute_error
+from fsanet.metrics import mean_absolute_error
 from fsanet.pretrained import REGISTRY, fetch
 
 FINITE = [(p, v) for (p, v), c in REGISTRY.items() if c.defect is None]

@@ -35,6 +35,8 @@ def add_arguments(parser):
     parser.add_argument("--no-augmentation", dest="augmentation", action="store_false", default=None)
     parser.add_argument("--train", nargs="+", help="training npz files (relative to --data-dir)")
     parser.add_argument("--validation", nargs="+", help="validation npz files")
+    parser.add_argument("--validation-split-by", metavar="{frame,identity}",
+                        help="without validation files: hold out frames (the authors') or whole identities")
     parser.add_argument("--strategy", choices=("default", "mirrored"), default="default",
                         help="tf.distribute strategy; 'mirrored' uses every visible GPU")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -48,7 +50,7 @@ def run(args) -> int:
     overrides = {"init": args.init, "training.epochs": args.epochs, "training.batch_size": args.batch_size,
                  "training.learning_rate": args.learning_rate, "training.seed": args.seed,
                  "training.augmentation": args.augmentation, "data.train": args.train,
-                 "data.validation": args.validation}
+                 "data.validation": args.validation, "data.validation_split_by": args.validation_split_by}
     config = load_config(args.config, overrides)
     for member in config.members:
         run_dir = args.output_dir / member

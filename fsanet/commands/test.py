@@ -1,0 +1,151 @@
+"""Evaluate models (and the paper's landmark baseline) on the test sets; print the paper's table.
+
+    fsanet test --preset configs/protocol1/evaluate.toml --data-dir data --raw-dir /datasets  # Tables 1, 2
+    fsanet test --preset configs/protocol1/ablation.toml --data-dir data    # Table 4
+    fsanet test --preset configs/protocol2/evaluate.toml --data-dir data    # Table 3
+    fsanet test --preset configs/protocol2/ablation.toml --data-dir data    # Table 5
+    fsanet test --models capsule fusion runs/capsule/final.keras --test data/AFLW2000.npz
+    fsanet test --models dlib68 --raw-test /datasets/AFLW2000 BIWI_noTrack=/datasets/hpdb
+
+A model is a released model's name (--protocol: whose checkpoints), one of our .keras files, an
+authors' .h5, or fusion:a,b,c (the average of several). Models are scored on npz test sets: the
+stored 64x64 crops, not normalised, as the authors tested. The baseline dlib68 (dlib's face
+detector and 68 landmarks, cv2.solvePnP on a generic 3-D face) needs whole images: it is scored on
+raw folders, AFLW2000 (jpg + mat) or BIWI's hpdb, given by --raw-test [NAME=]DIR or, for a preset,
+found under --raw-dir; faces it does not find are counted. Rows under one test set name share a
+table block.
+
+The table shows per-angle MAE and their mean (the paper's measure), --metrics geodesic,maev adds
+the geodesic rotation error and the head-axis vector error (fsanet.metrics), and the paper's
+figures stand beside our rows. --json writes every score, MAE by |yaw| bin and per-sample
+predictions; --plot DIR writes error-by-|yaw| and predicted-vs-true PNGs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fsanet.errors import FSANetError
+
+
+class EvaluationInputError(FSANetError, ValueError):
+    """Flags (or preset values) that do not fit together; the message says which."""
+
+
+def _raw_test(text):
+    """argparse type: ``NAME=DIR`` or ``DIR`` (named after its folder) -> (name, Path)."""
+    name, _, folder = text.partition("=") if "=" in text else ("", "", text)
+    folder = Path(folder)
+    return name or folder.name, folder
+
+
+def _metrics(text):
+    from fsanet.evaluation import TABLE_METRICS
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in names if m not in TABLE_METRICS]
+    if unknown:
+        raise ValueError(text)
+    return tuple(names)
+
+
+_metrics.__name__ = "comma-separated list of geodesic, maev"
+
+
+def add_arguments(parser):
+    from fsanet.protocols import PROTOCOLS
+    parser.add_argument("--preset", type=Path, help="a table preset in configs/ (models, test sets, paper figures)")
+    parser.add_argument("--models", nargs="+", help="models and baselines to evaluate (overrides the preset's)")
+    parser.add_argument("--test", nargs="+", type=Path, help="test npz files (overrides the preset's)")
+    parser.add_argument("--data-dir", type=Path, default=Path("data"), help="folder of the preset's npz files")
+    parser.add_argument("--raw-test", nargs="+", type=_raw_test, metavar="[NAME=]DIR",
+                        help="raw test folders for baselines: AFLW2000 (jpg + mat) or BIWI hpdb "
+                             "(overrides the preset's)")
+    parser.add_argument("--raw-dir", type=Path, help="folder holding the preset's raw test folders")
+    parser.add_argument("--protocol", choices=sorted(PROTOCOLS), help="checkpoints of released models")
+    parser.add_argument("--no-angle-filter", dest="angle_filter", action="store_false", default=None,
+                        help="keep test samples with an angle beyond ±99° (default: the preset's, else filter)")
+    parser.add_argument("--metrics", type=_metrics, default=(),
+                        help="extra table columns: geodesic, maev (the JSON always has them)")
+    parser.add_argument("--json", type=Path, help="write results and predictions here")
+    parser.add_argument("--plot", type=Path, metavar="DIR", help="write PNG plots into this folder")
+
+
+def _plan(args, preset):
+    """(networks, baselines, npz paths, raw folders by name, baselines not run with why)."""
+    from fsanet.baselines import BASELINES
+    requested = args.models or [*preset.get("models", []), *preset.get("baselines", [])]
+    networks = [m for m in requested if m not in BASELINES]
+    baselines = [m for m in requested if m in BASELINES]
+    tests = args.test or ([args.data_dir / t for t in preset.get("test", [])] if networks else [])
+    if args.raw_test:
+        raw = dict(args.raw_test)
+    elif args.raw_dir and preset.get("raw_test"):
+        raw = {name: args.raw_dir / folder for name, folder in preset["raw_test"].items()}
+    else:
+        raw = {}
+    not_run = {}
+    if baselines and not raw:
+        if args.models:
+            raise EvaluationInputError(f"{', '.join(baselines)} needs whole images: give --raw-test "
+                                    "with an AFLW2000 or BIWI hpdb folder")
+        not_run = {b: "it needs the raw test folders: give --raw-dir" for b in baselines}
+        baselines = []
+    if raw and not baselines:
+        raise EvaluationInputError("--raw-test / --raw-dir are read by baselines only "
+                                f"({', '.join(BASELINES)}); none is asked for")
+    if tests and not networks:
+        raise EvaluationInputError("--test npz files are read by models only; the baselines read --raw-test")
+    if networks and not tests:
+        raise EvaluationInputError("give --test npz files (or --preset) for " + ", ".join(networks))
+    if not networks and not baselines:
+        raise EvaluationInputError("give --preset, or --models with --test and/or --raw-test")
+    return networks, baselines, tests, raw, not_run
+
+
+def run(args) -> int:
+    from fsanet.baselines import evaluate_baseline, load_raw_test_set, make_baseline
+    from fsanet.evaluation import evaluate, format_table, load_preset, load_test_set
+    from fsanet.io import check_output, write_json
+    from fsanet.model_spec import resolve_model
+    from fsanet.protocols import PROTOCOLS
+    if args.json:
+        check_output(args.json, "--json")
+    if args.plot:
+        check_output(args.plot, "--plot", folder=True)
+    preset = load_preset(args.preset) if args.preset else {}
+    networks, baselines, tests, raw, not_run = _plan(args, preset)
+    protocol = args.protocol or preset.get("protocol", "300W_LP")
+    angle_filter = preset.get("angle_filter", True) if args.angle_filter is None else args.angle_filter
+    test_sets = {Path(t).stem: load_test_set(t, angle_filter) for t in tests}
+    raw_sets = {name: load_raw_test_set(folder, name, angle_filter) for name, folder in raw.items()}
+    results = evaluate({m: resolve_model(m, protocol) for m in networks}, test_sets) if networks else {}
+    for name in baselines:
+        method = make_baseline(name)
+        results[name] = {"size_mb": method.size_mb}
+        for set_name, raw_set in raw_sets.items():
+            results[name][set_name] = evaluate_baseline(method, raw_set)
+    print(f"protocol {protocol}: {PROTOCOLS[protocol].description}")
+    names = list(dict.fromkeys([*test_sets, *raw_sets]))
+    print(format_table(results, names, preset.get("published"), args.metrics, not_run))
+    for raw_set in raw_sets.values():
+        print(f"\n{raw_set.name} ({raw_set.folder}): {len(raw_set.samples)} images, "
+              f"{raw_set.outside_range} outside ±99° dropped, {len(raw_set.failed)} unusable")
+        for file, why in raw_set.failed:
+            print(f"  skipped {file}: {why}")
+    if args.json:
+        write_json(args.json, {
+            "protocol": protocol, "angle_filter": angle_filter,
+            "test_sets": {name: {"samples": len(poses), "labels": poses.tolist()}
+                          for name, (_, poses) in test_sets.items()},
+            "raw_test_sets": {name: {"folder": str(s.folder), "samples": len(s.samples),
+                                     "names": [x.name for x in s.samples], "labels": s.poses.tolist(),
+                                     "outside_range": s.outside_range, "failed": s.failed}
+                              for name, s in raw_sets.items()},
+            "published": preset.get("published", {}), "models": results})
+        print(f"\nwrote {args.json}")
+    if args.plot:
+        from fsanet.plots import write_plots
+        paths = write_plots(results, {name: poses for name, (_, poses) in test_sets.items()},
+                            {name: s.poses for name, s in raw_sets.items()}, args.plot)
+        print(f"wrote {len(paths)} plots into {args.plot}")
+    return 0
