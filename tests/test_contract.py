@@ -38,11 +38,13 @@ class LongWorkStarted(BaseException):
 
 LONG_WORK = ["fsanet.model_spec.resolve_model", "fsanet.detectors.make_detector", "fsanet.synthetic.synthetic_dataset",
              "fsanet.type1.worker_pool", "fsanet.biwi_prepare.worker_pool", "fsanet.biwi_prepare._init_worker",
-             "fsanet.training.training_data", "fsanet.training.initial_model"]
+             "fsanet.training.training_data", "fsanet.training.initial_model", "fsanet.evaluation.evaluate"]
 
 
 @pytest.fixture
 def no_long_work(monkeypatch):
+    import fsanet.training  # noqa: F401  (binds resolve_model now, not to the stand-in below)
+
     def refuse(*args, **kwargs):
         raise LongWorkStarted
     for target in LONG_WORK:
@@ -63,6 +65,8 @@ COMMAND_CASES = {
     "make-synthetic": (["--output", "OUT", "--count", "2"], "file", ".npz", None),
     "train": ([str(CONFIG), "--data-dir", str(AFLW), "--output-dir", "OUT"], "folder", "",
               ["MISSING", "--output-dir", "OUT"]),
+    "test": (["--models", "capsule", "--test", "test.npz", "--json", "OUT"], "file", ".json",
+             ["--models", "capsule", "--test", "MISSING", "--json", "OUT"]),
 }
 
 
@@ -140,6 +144,13 @@ def test_bad_output_location_is_named_before_any_long_work(command, tmp_path, ca
         line = _one_error_line(capsys.readouterr().err)
         assert str(out) in line and message in line, line
     assert not list(tmp_path.rglob("out*")) and not list(tmp_path.rglob("*.part"))
+
+
+def test_every_output_flag_is_checked(tmp_path, capsys, no_long_work):
+    """Commands with a second output: test's --plot folder."""
+    (tmp_path / "a_file").write_text("x")
+    assert run_command("test", ["--models", "capsule", "--test", "t.npz", "--plot", str(tmp_path / "a_file")]) == 2
+    assert "--plot " in _one_error_line(capsys.readouterr().err)
 
 
 @pytest.mark.parametrize("command", [c for c in COMMAND_CASES if COMMAND_CASES[c][2] in (".jpg", ".png")])

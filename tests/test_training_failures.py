@@ -74,6 +74,11 @@ def test_a_non_finite_model_is_refused_for_training_and_evaluation(data_dir, tmp
     images, poses = synthetic_dataset(4, seed=1)
     with pytest.raises(ModelSpecError, match="nan_model: gives NaN or infinite angles on heads; its weights"):
         evaluate({"nan_model": model}, {"heads": (images, poses)})
+    write_pose_npz(tmp_path / "heads.npz", images, poses)
+    assert run_command("test", ["--models", str(tmp_path / "nan.keras"), "--test", str(tmp_path / "heads.npz"),
+                                "--json", str(tmp_path / "scores.json")]) == 2
+    assert "nan.keras: gives NaN or infinite angles on heads" in _error(capsys)
+    assert not (tmp_path / "scores.json").exists()
 
 
 @pytest.fixture(scope="module")
