@@ -41,6 +41,12 @@ _KINDS = {  # kind: (check, what it is called in a message)
     "optional text": (lambda v: v is None or (isinstance(v, str) and v != ""), "a non-empty string"),
     "files": (lambda v: isinstance(v, (list, tuple)) and all(isinstance(f, str) and f for f in v),
               "a list of file names"),
+    "names": (lambda v: isinstance(v, (list, tuple)) and all(isinstance(f, str) and f for f in v),
+              "a list of names"),
+    "table": (lambda v: isinstance(v, dict), "a table"),
+    "figures": (lambda v: isinstance(v, list) and len(v) in (1, 4) and
+                all((_is_int(f) or isinstance(f, float)) and math.isfinite(f) for f in v),
+                "[MAE] or [yaw, pitch, roll, MAE] (finite numbers)"),
     "ints": (lambda v: isinstance(v, (list, tuple)) and all(map(_is_int, v)), "a list of integers"),
 }
 
@@ -115,6 +121,16 @@ def _read(path: Path, seen=()) -> dict:
     return _merge(_read((path.parent / base).resolve(), seen + (path,)), values)
 
 
+def check_value(value, kind, where, test=None, requirement=""):
+    """Raise ``ConfigError`` ("<where> must be ...") unless ``value`` is of ``kind`` (a key of
+    ``_KINDS``) and passes ``test``."""
+    is_kind, called = _KINDS[kind]
+    if not is_kind(value):
+        raise ConfigError(f"{where} must be {called}, got {value!r}")
+    if test is not None and not test(value):
+        raise ConfigError(f"{where} must be {requirement}, got {value!r}")
+
+
 def _section(cls, values, path, name):
     """``cls`` from a TOML table; every key known and every value of its kind and range."""
     where = f"[{name}] " if name != "top level" else ""
@@ -126,13 +142,8 @@ def _section(cls, values, path, name):
         raise ConfigError(f"{path}: unknown key(s) {unknown} in [{name}]; known: {sorted(fields)}")
     for key, value in values.items():
         meta = fields[key].metadata
-        if "kind" not in meta:
-            continue
-        is_kind, called = _KINDS[meta["kind"]]
-        if not is_kind(value):
-            raise ConfigError(f"{path}: {where}{key} must be {called}, got {value!r}")
-        if meta["test"] is not None and not meta["test"](value):
-            raise ConfigError(f"{path}: {where}{key} must be {meta['requirement']}, got {value!r}")
+        if "kind" in meta:
+            check_value(value, meta["kind"], f"{path}: {where}{key}", meta["test"], meta["requirement"])
     missing = [k for k, f in fields.items() if f.default is dataclasses.MISSING and k not in values]
     if missing:
         raise ConfigError(f"{path}: missing key(s) {missing} in [{name}]")

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from fsanet.config import ConfigError
+from fsanet.config import ConfigError, check_value
 from fsanet.data import load_pose_sets
 from fsanet.metrics import pose_errors
 from fsanet.model_spec import ModelSpecError
+from fsanet.protocols import PROTOCOLS
 
 YAW_BINS = ((0, 30), (30, 60), (60, 99))
 """|yaw| bins (degrees, upper bound inclusive for the last) for the MAE-by-yaw breakdown."""
@@ -124,13 +125,29 @@ def load_preset(path) -> dict:
         preset = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"{path}: preset file not found") from None
-    except tomllib.TOMLDecodeError as e:
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot be read ({e.strerror or e})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: not valid TOML ({e})") from None
     missing = {"protocol", "models", "test"} - set(preset)
     if missing:
         raise ConfigError(f"{path}: missing key(s) {sorted(missing)}")
-    unknown = set(preset) - {"protocol", "models", "test", "angle_filter", "published", "baselines",
-                             "raw_test"}
+    unknown = set(preset) - set(_PRESET_KINDS)
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)}")
+    for key, value in preset.items():
+        check_value(value, _PRESET_KINDS[key], f"{path}: {key}")
+    check_value(preset["protocol"], "text", f"{path}: protocol", lambda v: v in PROTOCOLS,
+                f"one of {sorted(PROTOCOLS)}")
+    for name, folder in preset.get("raw_test", {}).items():
+        check_value(folder, "text", f"{path}: raw_test.{name}")
+    for test_set, rows in preset.get("published", {}).items():
+        check_value(rows, "table", f"{path}: published.{test_set}")
+        for method, figures in rows.items():
+            check_value(figures, "figures", f"{path}: published.{test_set}.{method}")
     return preset
+
+
+_PRESET_KINDS = {"protocol": "text", "models": "names", "test": "files", "angle_filter": "bool",
+                 "published": "table", "baselines": "names", "raw_test": "table"}
+"""The keys of an evaluation preset and the kind of value each holds (``fsanet.config``)."""

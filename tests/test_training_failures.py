@@ -169,6 +169,20 @@ def test_every_config_value_is_checked_with_key_and_file_named(tmp_path, text, m
     assert str(error.value) == f"{path}: {message}"
 
 
+@pytest.mark.parametrize("text,message", [
+    ('protocol = "x"\nmodels = ["capsule"]\ntest = ["a.npz"]', "protocol must be one of ['300W_LP', 'BIWI'], got 'x'"),
+    ('protocol = "BIWI"\nmodels = "capsule"\ntest = ["a.npz"]', "models must be a list of names, got 'capsule'"),
+    ('protocol = "BIWI"\nmodels = ["capsule"]\ntest = ["a.npz"]\n[published.BIWI]\ncapsule = ["x"]',
+     "published.BIWI.capsule must be [MAE] or [yaw, pitch, roll, MAE] (finite numbers), got ['x']"),
+    ('protocol = "BIWI"\nmodels = ["capsule"]\ntest = ["a.npz"]\n[raw_test]\nBIWI = 5', "raw_test.BIWI must be a non-empty"),
+])
+def test_evaluation_preset_values_are_checked(tmp_path, text, message):
+    from fsanet.evaluation import load_preset
+    (tmp_path / "preset.toml").write_text(text + "\n")
+    with pytest.raises(ConfigError, match=re.escape(f"preset.toml: {message}")):
+        load_preset(tmp_path / "preset.toml")
+
+
 def test_config_errors_through_the_command(tmp_path, capsys):
     (tmp_path / "bad.toml").write_text(f'base = "{CONFIG}"\n[training]\nbatch_size = 2.5\n')
     assert run_command("train", [str(tmp_path / "bad.toml"), "--output-dir", str(tmp_path / "runs")]) == 2
