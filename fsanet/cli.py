@@ -23,8 +23,10 @@ The contract every command keeps (tested for each in tests/test_contract.py):
 
 from __future__ import annotations
 
+import _thread
 import argparse
 import contextlib
+import ctypes
 import datetime
 import errno
 import importlib
@@ -65,19 +67,41 @@ class _Parser(argparse.ArgumentParser):
 
 
 @contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """While a command runs, SIGTERM unwinds like Ctrl-C (unless someone else handles SIGTERM)."""
-    def terminated(signum, frame):
-        raise Terminated
-    if threading.current_thread() is not threading.main_thread() or \
-            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+def _interrupts():
+    """While a command runs, Ctrl-C raises ``KeyboardInterrupt`` and SIGTERM ``Terminated``; and the
+    interrupt insists: a library may swallow it in a bare ``except:`` (Keras's shape code does while
+    a model is built, and the command would then finish as if never interrupted), so it is raised
+    again every second until the command has stopped. Only in the main thread, and only where no
+    one else handles these signals."""
+    signals = [s for s in (signal.SIGINT, signal.SIGTERM)
+               if signal.getsignal(s) in (signal.SIG_DFL, signal.default_int_handler)]
+    if threading.current_thread() is not threading.main_thread() or not signals:
         yield
         return
-    signal.signal(signal.SIGTERM, terminated)
+    stopped, insisting, previous = threading.Event(), [], {s: signal.getsignal(s) for s in signals}
+
+    def insist(signum):
+        while not stopped.wait(1.0):
+            _thread.interrupt_main(signum)
+
+    def interrupted(signum, frame):
+        if stopped.is_set():  # a repeat that arrives while the command's with-block closes
+            return
+        if not insisting:
+            insisting.append(threading.Thread(target=insist, args=(signum,), daemon=True))
+            insisting[0].start()
+        raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+
+    for signum in signals:
+        signal.signal(signum, interrupted)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        stopped.set()
+        if insisting:
+            insisting[0].join()
+        for signum, handler in previous.items():  # a repeat tripped during the join has run by now
+            signal.signal(signum, handler)
 
 
 def _summary(module_name):
@@ -118,7 +142,7 @@ def _save_traceback():
 def run_command(name, argv=None, prog=None) -> int:
     """Parse ``argv`` for command ``name``, run it, and turn every outcome into an exit status."""
     try:
-        with _sigterm_as_interrupt():
+        with _interrupts():
             return _run(name, sys.argv[1:] if argv is None else argv, prog or f"fsanet {name}")
     except SystemExit as e:  # --help
         return e.code if isinstance(e.code, int) else (0 if e.code is None else EXIT_INTERNAL)
@@ -126,9 +150,11 @@ def run_command(name, argv=None, prog=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_status
     except Terminated:
+        _forget_interrupt()
         print("terminated", file=sys.stderr)
         return EXIT_TERMINATED
     except KeyboardInterrupt:
+        _forget_interrupt()
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
@@ -145,6 +171,14 @@ def run_command(name, argv=None, prog=None) -> int:
         return EXIT_BAD_INPUT
     except Exception as e:  # noqa: BLE001  (the one place internal errors are reported)
         return _internal_error(e)
+
+
+def _forget_interrupt():
+    """CPython remembers a KeyboardInterrupt that passed through a C-level ``PyRun_*`` call (some do
+    while TensorFlow loads) and, at exit, ends the process by SIGINT instead of with the status it
+    was given; the interrupt is handled here, so the exit status stays 130 / 143."""
+    with contextlib.suppress(Exception):  # not CPython, or a build without the symbol: nothing to do
+        ctypes.c_int.in_dll(ctypes.pythonapi, "_Py_UnhandledKeyboardInterrupt").value = 0
 
 
 def _internal_error(e):

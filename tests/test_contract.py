@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -413,6 +414,45 @@ def test_internal_error_exits_3_with_the_traceback_saved(monkeypatch, capsys, tm
     log = Path(err.split("traceback saved to ")[1].split(";")[0])
     assert "raise RuntimeError" in log.read_text()
     log.unlink()
+
+
+def test_an_interrupt_swallowed_by_a_library_is_raised_again(monkeypatch, capsys):
+    """Keras's shape code has a bare `except:`; a Ctrl-C landing there while a model is built was
+    lost and the command ran on to exit 0."""
+    def run(args):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+        except:  # noqa: E722  (what the library does)
+            pass
+        for _ in range(100):  # the work goes on
+            time.sleep(0.05)
+        return 0
+    module = types.SimpleNamespace(__doc__="a command", USES_TENSORFLOW=False, add_arguments=lambda parser: None,
+                                   run=run)
+    monkeypatch.setitem(sys.modules, "fsanet_fake_command", module)
+    monkeypatch.setitem(COMMANDS, "fake", "fsanet_fake_command")
+    assert run_command("fake", []) == 130
+    assert capsys.readouterr().err.strip() == "interrupted"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # given back
+
+
+def test_an_interrupt_seen_by_c_code_still_exits_130(monkeypatch, capsys):
+    """A KeyboardInterrupt that passed through a C-level PyRun_* call (as happens while TensorFlow
+    loads) made CPython end `python -m fsanet` by SIGINT (status -2) after printing `interrupted`."""
+    import ctypes
+    flag = ctypes.c_int.in_dll(ctypes.pythonapi, "_Py_UnhandledKeyboardInterrupt")
+
+    def run(args):
+        ctypes.pythonapi.PyRun_SimpleString(b"raise KeyboardInterrupt")
+        assert flag.value == 1
+        raise KeyboardInterrupt
+    module = types.SimpleNamespace(__doc__="a command", USES_TENSORFLOW=False, add_arguments=lambda parser: None,
+                                   run=run)
+    monkeypatch.setitem(sys.modules, "fsanet_fake_command", module)
+    monkeypatch.setitem(COMMANDS, "fake", "fsanet_fake_command")
+    assert run_command("fake", []) == 130
+    assert flag.value == 0
 
 
 @pytest.mark.parametrize("command,args,flag", [
