@@ -1,25 +1,25 @@
 """End-to-end demo speed on a video: FPS and milliseconds per frame for decode, detection, pose,
-drawing and writing, plus pose milliseconds per face.
+drawing and writing, plus pose milliseconds per face, on one PosePredictor backend.
 
-    .venv/bin/python benchmarks/demo_fps.py --video ../shared/data/video/obama.mp4 --every 5
+    .venv/bin/python benchmarks/demo_fps.py --video ../shared/data/video/obama.mp4 --every 5 --backend litert
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from fsanet.inference import configure_cpu_threads  # noqa: E402
+from fsanet.inference import configure_cpu_threads
 
 configure_cpu_threads()
 
-from fsanet.demo import PoseAnnotator, Source, make_detector, run_source  # noqa: E402
+from fsanet.annotate import PoseAnnotator, run_source  # noqa: E402
+from fsanet.backends import BACKENDS  # noqa: E402
+from fsanet.detectors import make_detector  # noqa: E402
 from fsanet.inference import PosePredictor  # noqa: E402
 from fsanet.pretrained import load_pretrained  # noqa: E402
+from fsanet.video import Source  # noqa: E402
 
 
 def main():
@@ -29,8 +29,9 @@ def main():
     parser.add_argument("--detection-width", type=int, default=640)
     parser.add_argument("--model", default="fusion")
     parser.add_argument("--detector", default="mtcnn")
+    parser.add_argument("--backend", choices=BACKENDS, help="default: PosePredictor's choice")
     args = parser.parse_args()
-    predictor = PosePredictor(load_pretrained(args.model), normalize=True)
+    predictor = PosePredictor(load_pretrained(args.model), normalize=True, backend=args.backend)
     detector = make_detector(args.detector)
     with tempfile.TemporaryDirectory() as out:
         # one untimed pass warms up the detector and the pose function
@@ -42,7 +43,7 @@ def main():
     timings = summary["timings"]
     timings["writing and the rest"] = summary["seconds"] - sum(timings.values())
     print(f"{args.video}: {frames} frames, {faces} faces, detection every {args.every} frames "
-          f"at width {args.detection_width or 'full'}, model {args.model}")
+          f"at width {args.detection_width or 'full'}, model {args.model} on {predictor.backend}")
     print(f"end to end: {frames / summary['seconds']:.1f} FPS")
     for stage in ("decode", "detection", "pose", "drawing", "writing and the rest"):
         print(f"  {stage:22s} {1000 * timings[stage] / frames:6.2f} ms/frame")

@@ -23,6 +23,7 @@ _PUBLIC = {
     "fetch": "fsanet.pretrained", "load_pretrained": "fsanet.pretrained",
     "PosePredictor": "fsanet.inference", "configure_cpu_threads": "fsanet.inference",
     "resolve_model": "fsanet.model_spec", "FSANetError": "fsanet.errors",
+    "export": "fsanet.exports",
 }
 __all__ = sorted(_PUBLIC)
 

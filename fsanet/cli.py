@@ -47,6 +47,7 @@ COMMANDS = {
     "make-synthetic": "fsanet.commands.make_synthetic",
     "train": "fsanet.commands.train",
     "test": "fsanet.commands.test",
+    "export": "fsanet.commands.export",
 }
 """Subcommand name -> module. The first line of a module's docstring is its help."""
 

@@ -25,8 +25,11 @@ TABLE_METRICS = {"geodesic": "geodesic", "maev": "MAEV"}
 
 
 def size_mb(model) -> float:
-    """Weights as float32, in MB (10^6 bytes): the size column of the paper's tables."""
-    return model.count_params() * 4 / 1e6
+    """Weights as float32, in MB (10^6 bytes): the size column of the paper's tables; for an
+    exported file (``fsanet.backends.ExportedModel``), its size on disk."""
+    if hasattr(model, "count_params"):
+        return model.count_params() * 4 / 1e6
+    return model.size_bytes / 1e6
 
 
 def load_test_set(path, angle_filter=True):
@@ -51,12 +54,15 @@ def score(predictions, poses) -> dict:
     return dict(pose_errors(predictions, poses), yaw_bins=bins)
 
 
-def evaluate(models: dict, test_sets: dict, batch_size=256) -> dict:
-    """{model label: {"size_mb", test set name: score + "predictions"}} for every pair."""
+def evaluate(models: dict, test_sets: dict, batch_size=256, backend=None) -> dict:
+    """{model label: {"size_mb", test set name: score + "predictions"}} for every pair, each Keras
+    model run by ``PosePredictor`` on ``backend`` (default: the fastest that matches Keras), each
+    exported file (``fsanet.backends.ExportedModel``) under its own runtime."""
+    from fsanet.backends import ExportedModel
     from fsanet.inference import PosePredictor
     results = {}
     for label, model in models.items():
-        predictor = PosePredictor(model)
+        predictor = PosePredictor(model, backend=None if isinstance(model, ExportedModel) else backend)
         results[label] = {"size_mb": size_mb(model)}
         for name, (images, poses) in test_sets.items():
             predictions = np.concatenate([predictor.predict_prepared(images[i:i + batch_size].astype(np.float32))

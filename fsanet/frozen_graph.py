@@ -12,9 +12,12 @@ OUTPUT_TENSOR = "pred_pose/mul_24:0"
 
 
 class FrozenGraph:
-    """A callable over one of ``converted-models/tf/*.pb``: (N, 64, 64, 3) float32 -> (N, 3)."""
+    """A callable over one of ``converted-models/tf/*.pb``: (N, 64, 64, 3) float32 -> (N, 3).
 
-    def __init__(self, path, inputs=INPUT_TENSOR, outputs=OUTPUT_TENSOR):
+    ``threads=(intra_op, inter_op)`` gives the session its own thread pools (benchmarks compare
+    settings in one process); None uses TensorFlow's process-wide defaults."""
+
+    def __init__(self, path, inputs=INPUT_TENSOR, outputs=OUTPUT_TENSOR, threads=None):
         path = os.fspath(path)
         graph_def = tf.compat.v1.GraphDef()
         try:
@@ -30,7 +33,12 @@ class FrozenGraph:
             tf.compat.v1.import_graph_def(graph_def, name="")
         self._input = self.graph.get_tensor_by_name(inputs)
         self._output = self.graph.get_tensor_by_name(outputs)
-        self.session = tf.compat.v1.Session(graph=self.graph)
+        config = None
+        if threads:
+            config = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=threads[0],
+                                              inter_op_parallelism_threads=threads[1],
+                                              use_per_session_threads=True)
+        self.session = tf.compat.v1.Session(graph=self.graph, config=config)
 
     def __call__(self, images):
         images = np.asarray(images, dtype=np.float32)

@@ -1,4 +1,4 @@
-"""Fast inference on face crops, one at a time or in batches, without ``model.predict``."""
+"""Fast inference on face crops, one at a time or in batches, on any backend (``fsanet.backends``)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import tensorflow as tf
 from fsanet.images import face_crops
 from fsanet.models import FSANet, SSRNetMD, backbone_blocks, build_fusion
 from fsanet.pose import ANGLES
+from fsanet.backends import select_runner
 
 
 def configure_cpu_threads(intra_op=1, inter_op=2):
@@ -63,31 +64,23 @@ def minmax_normalize(crop):
 class PosePredictor:
     """Yaw, pitch, roll (degrees) of BGR face crops.
 
-    ``model`` is any FSA-Net, SSR-Net-MD or fusion model. A call takes one crop (an HxW or HxWxC
-    array) or several (a list of them, or an NxHxWxC array), of any size (resized bilinearly to the
-    model's input, as the authors did). Pixels (``fsanet.images.as_bgr``): uint8 BGR 0..255 as
-    OpenCV reads them; uint16 as 16-bit; floats only with ``value_range`` (e.g. ``(0, 1)``) saying
-    what they span; grayscale and BGRA converted; NaN or infinity refused (``ImageError``).
-    ``normalize=True`` adds the demos' per-crop min-max stretch; the networks themselves take raw
-    0..255 values.
+    ``model`` is any FSA-Net, SSR-Net-MD or fusion model, or an exported file opened as
+    ``fsanet.backends.ExportedModel``. A call takes one crop (an HxW or HxWxC array) or several (a
+    list of them, or an NxHxWxC array), of any size (resized bilinearly to the model's input, as the
+    authors did). Pixels (``fsanet.images.as_bgr``): uint8 BGR 0..255 as OpenCV reads them; uint16
+    as 16-bit; floats only with ``value_range`` (e.g. ``(0, 1)``) saying what they span; grayscale
+    and BGRA converted; NaN or infinity refused (``ImageError``). ``normalize=True`` adds the demos'
+    per-crop min-max stretch; the networks themselves take raw 0..255 values.
 
-    The forward pass is one concrete ``tf.function`` of the BatchNorm-folded network, called
-    directly: ``model.predict`` costs tens of milliseconds of set-up per call and even the generic
-    ``tf.function`` dispatch about a millisecond, more than the network itself at batch 1.
+    ``backend`` is ``"keras"``, ``"onnxruntime"`` or ``"litert"`` (``fsanet.backends``); None takes the
+    fastest one whose converted file matches the Keras model (converted once and cached).
     """
 
-    def __init__(self, model, normalize=False, value_range=None):
+    def __init__(self, model, normalize=False, backend=None, value_range=None):
         self.model = model
         self.normalize, self.value_range = normalize, value_range
         self.image_size = model.input_shape[1]
-        self.inference_model = fold_batch_norm(model)
-        self._forward = tf.function(
-            self._call_inference_model, autograph=False,
-            input_signature=[tf.TensorSpec((None, self.image_size, self.image_size, 3), tf.float32)],
-        ).get_concrete_function()
-
-    def _call_inference_model(self, images):
-        return self.inference_model(images, training=False)
+        self.backend, self._forward = select_runner(model, backend)
 
     def prepare(self, crops) -> np.ndarray:
         """(N, S, S, 3) float32 network input from one crop or a sequence / array of crops."""
@@ -101,9 +94,9 @@ class PosePredictor:
 
     def predict_prepared(self, batch) -> np.ndarray:
         """(N, 3) angles for an already prepared float32 batch."""
-        if not len(batch):
-            return np.empty((0, len(ANGLES)), np.float32)
-        return self._forward(tf.convert_to_tensor(batch, tf.float32)).numpy()
+        if len(batch) == 0:
+            return np.empty((0, 3), np.float32)
+        return self._forward(np.asarray(batch, np.float32))
 
     def __call__(self, crops) -> np.ndarray:
         """(3,) for one crop, (N, 3) for several; columns are yaw, pitch, roll."""

@@ -4,6 +4,9 @@
 A spec is a released model's name or alias (variant or fusion, with the protocol saying whose
 checkpoint), ``fusion:a,b,c`` (the plain average of several specs), one of our ``.keras`` files
 (loaded with ``safe_mode``) or one of the authors' ``.h5`` files (its variant is recognised).
+Where only inference is needed (``exported=True``: the demo, evaluation) it may also be an exported
+``.onnx``, ``.tflite`` or SavedModel folder (``fsanet.exports``), returned as an
+``fsanet.backends.ExportedModel`` that ``PosePredictor`` runs under the file's own runtime.
 """
 
 from __future__ import annotations
@@ -35,8 +38,9 @@ def load_keras_model(path):
         raise ModelSpecError(f"{path}: not a readable .keras model ({type(e).__name__}: {e})") from None
 
 
-def resolve_model(spec, protocol: str = "300W_LP"):
-    """A Keras model from any model spec (see the module docstring)."""
+def resolve_model(spec, protocol: str = "300W_LP", exported: bool = False):
+    """A Keras model from any model spec, or with ``exported=True`` an ``ExportedModel`` for an
+    exported file (see the module docstring)."""
     from fsanet.models import build_fusion, build_variant
     from fsanet.pretrained import load_pretrained
     from fsanet.weights import identify_variant, load_authors_weights, read_weight_file
@@ -53,5 +57,12 @@ def resolve_model(spec, protocol: str = "300W_LP"):
         return load_authors_weights(build_variant(variant), spec)
     if spec in ALIASES or spec in VARIANTS or spec in FUSIONS:
         return load_pretrained(spec, protocol)
+    from fsanet.backends import ExportedModel, file_backend
+    if file_backend(spec):
+        if not exported:
+            raise ModelSpecError(f"{spec}: an exported model runs inference only; this needs a "
+                                 "Keras model (a released name, .keras or .h5)")
+        return ExportedModel(spec)
     raise ModelSpecError(f"{spec!r} is neither a released model ({', '.join(sorted(ALIASES))}, "
-                         f"{', '.join(sorted(FUSIONS))}) nor a .keras / .h5 file")
+                         f"{', '.join(sorted(FUSIONS))}) nor a .keras / .h5 file"
+                         + (", nor an exported .onnx / .tflite / SavedModel folder" if exported else ""))

@@ -20,15 +20,16 @@ _LOADED = False
 
 
 @contextlib.contextmanager
-def _native_stderr_captured():
-    """Point file descriptor 2 at a temporary file; on an exception, replay what was captured."""
+def native_stderr_captured():
+    """Point file descriptor 2 at a temporary file; on an exception, replay what was captured.
+    Also for native calls whose only output on success is a notice (LiteRT's, the TFLite quantiser's)."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as capture:
         os.dup2(capture.fileno(), 2)
         try:
             yield
-        except Exception:  # a failed import: show what it printed (not on Ctrl-C: one line then)
+        except Exception:  # a failure: show what was printed (not on Ctrl-C: one line then)
             os.dup2(saved, 2)
             capture.seek(0)
             sys.stderr.write(capture.read().decode(errors="replace"))
@@ -50,7 +51,7 @@ def quiet_tensorflow(verbose: bool = False):
         _LOADED = True
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with _native_stderr_captured():
+    with native_stderr_captured():
         import tensorflow as tf
         tf.config.list_physical_devices()  # CUDA probing happens here, still inside the capture
         import keras  # noqa: F401

@@ -21,7 +21,7 @@ def fine_grained_structure_maps(model, crop):
         layer = model.get_layer("fine_grained_structure")
     except ValueError:
         raise InputError(f"{model.name} has no fine-grained structure mapping (no scoring)") from None
-    inputs = keras.Model(model.input, layer.input)(PosePredictor(model).prepare([crop]))
+    inputs = keras.Model(model.input, layer.input)(PosePredictor(model, backend="keras").prepare([crop]))
     stages = (len(inputs) - 1) // 2
     feature_maps, mappings, combination = inputs[:stages], inputs[stages:2 * stages], inputs[-1]
     _, h, w, _ = feature_maps[0].shape

@@ -40,6 +40,15 @@ def aflw_samples(shared):
     return np.stack(crops), np.stack(poses)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def cache_dir(tmp_path_factory):
+    """The cache (conversions for PosePredictor's backends) of this session, not the user's;
+    subprocesses inherit it."""
+    path = tmp_path_factory.mktemp("fsanet-cache")
+    os.environ["FSANET_CACHE_DIR"] = str(path)
+    return path
+
+
 _MODELS = {}
 
 

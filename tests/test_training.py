@@ -30,7 +30,7 @@ SYNTHETIC_CONFIG = ROOT / "configs" / "synthetic" / "capsule.toml"
 
 def _mae(model_or_path, images, poses):
     model = load_keras_model(str(model_or_path)) if isinstance(model_or_path, Path) else model_or_path
-    return float(np.abs(PosePredictor(model)(list(images)) - poses).mean())
+    return float(np.abs(PosePredictor(model, backend="keras")(list(images)) - poses).mean())
 
 
 @pytest.mark.large
@@ -185,4 +185,4 @@ def test_mirrored_strategy_trains(tmp_path, aflw_samples, capsys):
                               "aflw16.npz", "--epochs", "1", "--output-dir", str(tmp_path / "runs"),
                               "--quiet"]) == 0
     model = load_keras_model(str(tmp_path / "runs" / "capsule" / "final.keras"))
-    assert np.isfinite(PosePredictor(model)(list(crops))).all()
+    assert np.isfinite(PosePredictor(model, backend="keras")(list(crops))).all()

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from fsanet.commands import non_negative_int, positive_int
+from fsanet.backends import BACKENDS
 from fsanet.detectors import DETECTORS
 from fsanet.protocols import PROTOCOLS
 
@@ -23,10 +24,12 @@ def add_arguments(parser):
     parser.add_argument("--output", type=Path, default=Path("out"),
                         help="a folder (default ./out), or a file name for a single input")
     parser.add_argument("--model", default="fusion",
-                        help="any model spec: released name or alias, fusion, fusion:a,b,c, .keras or "
-                             "authors' .h5 (default: fusion)")
+                        help="any model spec: released name or alias, fusion, fusion:a,b,c, .keras, "
+                             "authors' .h5, or an exported .onnx / .tflite / SavedModel (default: fusion)")
     parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default="300W_LP",
                         help="whose released weights: 300W_LP (default) or BIWI")
+    parser.add_argument("--backend", choices=BACKENDS,
+                        help="pose runtime (default: the fastest whose conversion matches Keras)")
     parser.add_argument("--detector", choices=list(DETECTORS), default="mtcnn")
     parser.add_argument("--every", type=positive_int, default=5,
                         help="videos: detect every N frames, reuse the boxes in between (default 5)")
@@ -77,7 +80,8 @@ def run(args) -> int:
     except RuntimeError:
         pass  # TensorFlow already runs in this process (called from Python): keep its thread pools
     detector = make_detector(args.detector)  # first: a missing package is named before the model loads
-    predictor = PosePredictor(resolve_model(args.model, args.protocol), normalize=True)
+    predictor = PosePredictor(resolve_model(args.model, args.protocol, exported=True), normalize=True,
+                              backend=args.backend)
     show = not args.no_display and display_available()
     for source, output in zip(sources, outputs):
         try:

@@ -8,7 +8,8 @@
     fsanet test --models dlib68 --raw-test /datasets/AFLW2000 BIWI_noTrack=/datasets/hpdb
 
 A model is a released model's name (--protocol: whose checkpoints), one of our .keras files, an
-authors' .h5, or fusion:a,b,c (the average of several). Models are scored on npz test sets: the
+authors' .h5, fusion:a,b,c (the average of several) or an exported .onnx / .tflite / SavedModel
+folder; --backend picks the runtime (default: the fastest whose conversion matches Keras). Models are scored on npz test sets: the
 stored 64x64 crops, not normalised, as the authors tested. The baseline dlib68 (dlib's face
 detector and 68 landmarks, cv2.solvePnP on a generic 3-D face) needs whole images: it is scored on
 raw folders, AFLW2000 (jpg + mat) or BIWI's hpdb, given by --raw-test [NAME=]DIR or, for a preset,
@@ -52,6 +53,7 @@ _metrics.__name__ = "comma-separated list of geodesic, maev"
 
 
 def add_arguments(parser):
+    from fsanet.backends import BACKENDS
     from fsanet.protocols import PROTOCOLS
     parser.add_argument("--preset", type=Path, help="a table preset in configs/ (models, test sets, paper figures)")
     parser.add_argument("--models", nargs="+", help="models and baselines to evaluate (overrides the preset's)")
@@ -62,6 +64,9 @@ def add_arguments(parser):
                              "(overrides the preset's)")
     parser.add_argument("--raw-dir", type=Path, help="folder holding the preset's raw test folders")
     parser.add_argument("--protocol", choices=sorted(PROTOCOLS), help="checkpoints of released models")
+    parser.add_argument("--backend", choices=BACKENDS,
+                        help="pose runtime for Keras models (default: the fastest whose conversion "
+                             "matches Keras); exported files run under their own")
     parser.add_argument("--no-angle-filter", dest="angle_filter", action="store_false", default=None,
                         help="keep test samples with an angle beyond ±99° (default: the preset's, else filter)")
     parser.add_argument("--metrics", type=_metrics, default=(),
@@ -118,7 +123,8 @@ def run(args) -> int:
     angle_filter = preset.get("angle_filter", True) if args.angle_filter is None else args.angle_filter
     test_sets = {Path(t).stem: load_test_set(t, angle_filter) for t in tests}
     raw_sets = {name: load_raw_test_set(folder, name, angle_filter) for name, folder in raw.items()}
-    results = evaluate({m: resolve_model(m, protocol) for m in networks}, test_sets) if networks else {}
+    results = (evaluate({m: resolve_model(m, protocol, exported=True) for m in networks}, test_sets,
+                        backend=args.backend) if networks else {})
     for name in baselines:
         method = make_baseline(name)
         results[name] = {"size_mb": method.size_mb}

@@ -1,0 +1,255 @@
+"""Exported files that run without this project: SavedModel, LiteRT (``.tflite``) and ONNX.
+
+One contract for every file: input ``image``, float32 (N, 64, 64, 3), BGR 0..255 (what the networks
+take: no normalisation inside); output ``pose``, float32 (N, 3), yaw / pitch / roll in degrees in the
+project's angle convention (``fsanet.pose``). N is dynamic. What is exported is the inference form of
+the network, BatchNorm folded into the convolutions (``fsanet.inference.fold_batch_norm``).
+
+Each file carries metadata, strings under ``variant``, ``protocol``, ``weights_sha256``,
+``fsanet_version``, ``angle_convention``, ``input``, ``output`` (and ``quantization`` for int8): in ONNX
+``metadata_props``; in LiteRT an ``fsanet``
+entry (JSON) of the flatbuffer's metadata table (where the converter keeps its own
+``min_runtime_version``; the TFLite Support metadata schema would add a dependency for no gain); in a
+SavedModel ``assets.extra/fsanet.json`` (the folder SavedModel reserves for files the graph does not
+load). ``read_metadata(path)`` reads any of them.
+
+Why a plain TFLite conversion returned NaN. ``tf.saved_model.save`` on a Keras 3 model (which
+``TFLiteConverter.from_concrete_functions(..., trackable_obj=model)`` calls) writes every weight twice:
+Keras' variable wrapper exports the ``tf.Variable`` its functions read (``stage3_x_conv/bias``), then a
+copy of it (``Variable_N``), and the checkpoint restores into the copies only. TensorFlow's object
+loader copes; the converter imports the SavedModel by graph, where the variables the function reads
+are never initialised (a TF1 session load fails with "Could not find variable stage3_x_conv/bias"), so
+it keeps them as ``VAR_HANDLE`` / ``READ_VARIABLE`` ops with no values: the ``.tflite`` holds no
+weights (capsule: 100 KB instead of 1 MB) and the LiteRT interpreter reads never-written variables.
+Here the SavedModel is written by Keras' ``ExportArchive``, which saves the ``tf.Variable`` objects
+themselves, the LiteRT file is converted from that SavedModel, and a converted file that still reads
+a variable is refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+import fsanet
+from fsanet.errors import FSANetError
+from fsanet.runtime import native_stderr_captured
+
+FORMATS = ("savedmodel", "litert", "onnx")
+SUFFIXES = {"savedmodel": "", "litert": ".tflite", "onnx": ".onnx"}
+INPUT_NAME, OUTPUT_NAME = "image", "pose"
+ANGLE_CONVENTION = ("pose = [yaw, pitch, roll] in degrees, the authors' label order; axes drawn as "
+                    "Hopenet (x right, y down, z towards the camera)")
+METADATA_FILE = "fsanet.json"
+
+
+class ExportError(FSANetError):
+    """An export that cannot be written or does not compute what the model computes."""
+
+
+def model_digest(model) -> str:
+    """SHA-256 of a model's architecture and weight values: one key for any model (released,
+    ``.keras``, ``.h5``, trained in memory) that changes whenever a weight does."""
+    digest = hashlib.sha256(json.dumps(model.get_config(), sort_keys=True, default=str).encode())
+    for weight in model.weights:
+        digest.update(np.ascontiguousarray(weight.numpy()).tobytes())
+    return digest.hexdigest()
+
+
+def default_metadata(model) -> dict:
+    """The metadata of ``model`` where nothing more is known (see ``source_metadata``)."""
+    return {"variant": model.name, "protocol": "", "weights_sha256": model_digest(model),
+            "fsanet_version": fsanet.__version__, "angle_convention": ANGLE_CONVENTION,
+            "input": f"{INPUT_NAME}: float32 (N, 64, 64, 3), BGR 0..255",
+            "output": f"{OUTPUT_NAME}: float32 (N, 3), yaw / pitch / roll in degrees"}
+
+
+def source_metadata(spec, protocol="300W_LP") -> dict:
+    """What a model spec says about its origin: variant name, protocol and the SHA-256 of its source
+    weight files (the registry's, comma-separated for a fusion; the file's own for a path)."""
+    from fsanet.pretrained import find_checkpoint, sha256_of
+    from fsanet.variants import ALIASES, FUSIONS, VARIANTS, get_variant
+    spec = os.fspath(spec)
+    if spec in FUSIONS:
+        return {"variant": spec, "protocol": protocol, "weights_sha256": ",".join(
+            find_checkpoint(m, protocol).sha256 for m in FUSIONS[spec])}
+    if spec in ALIASES or spec in VARIANTS:
+        return {"variant": get_variant(spec).name, "protocol": protocol,
+                "weights_sha256": find_checkpoint(spec, protocol).sha256}
+    if spec.startswith("fusion:"):
+        members = [source_metadata(p, protocol) for p in spec[len("fusion:"):].split(",") if p]
+        return {"variant": spec, "protocol": protocol,
+                "weights_sha256": ",".join(m["weights_sha256"] for m in members)}
+    return {"variant": Path(spec).stem, "protocol": "", "weights_sha256": sha256_of(spec)}
+
+
+def representative_crops(source="synthetic", count=200) -> np.ndarray:
+    """(N, 64, 64, 3) float32 BGR crops for int8 calibration: ``"synthetic"`` heads
+    (``fsanet.synthetic``), a folder of face-crop images (any size, resized as the predictor does)
+    or an array of crops."""
+    import cv2
+    if isinstance(source, np.ndarray):
+        return source.astype(np.float32)
+    if source == "synthetic":
+        from fsanet.synthetic import synthetic_dataset
+        return synthetic_dataset(count, seed=1)[0].astype(np.float32)
+    folder = Path(source)
+    files = sorted(p for p in folder.glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp"))
+    if not files:
+        raise ExportError(f"{folder}: int8 calibration wants 'synthetic' or a folder of face-crop "
+                          "images; found no .jpg / .png / .bmp there")
+    crops = []
+    for file in files[:count]:
+        image = cv2.imread(str(file))
+        if image is None:
+            raise ExportError(f"{file}: not a readable image")
+        crops.append(cv2.resize(image, (64, 64)))
+    return np.stack(crops).astype(np.float32)
+
+
+def export(model, path, format, metadata=None, int8=None) -> Path:
+    """Write ``model`` (any FSA-Net, SSR-Net-MD or fusion) to ``path`` in ``format`` (``FORMATS``).
+
+    ``metadata`` overrides entries of ``default_metadata(model)`` (``source_metadata`` gives the
+    variant, protocol and source-weight SHA-256 of a model spec). ``int8`` (LiteRT only) quantises
+    weights and activations to int8 after calibrating on those crops (``representative_crops``);
+    input and output stay float32. The file appears whole or not at all.
+    """
+    if format not in FORMATS:
+        raise ExportError(f"unknown export format {format!r}; known: {', '.join(FORMATS)}")
+    if int8 is not None and format != "litert":
+        raise ExportError("int8 quantisation is available for the litert format only")
+    from fsanet.inference import fold_batch_norm
+    metadata = {k: str(v) for k, v in dict(default_metadata(model), **(metadata or {})).items()}
+    if int8 is not None:
+        metadata["quantization"] = ("int8 weights and activations (DIV, ADD, MUL in float); "
+                                    "float32 input and output")
+    network = fold_batch_norm(model)
+    path = Path(path)
+    with _atomic_path(path) as tmp:
+        if format == "onnx":
+            _write_onnx(network, tmp, metadata)
+        elif format == "litert":
+            _write_litert(network, tmp, metadata, int8)
+        else:
+            _write_saved_model(network, tmp, metadata)
+    return path
+
+
+@contextlib.contextmanager
+def _atomic_path(path: Path):
+    """A temporary path beside ``path`` (file or folder) renamed onto it on success."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part"))
+    except OSError as e:
+        raise ExportError(f"{path}: cannot write there ({e.strerror or e})") from None
+    try:
+        tmp = work / path.name
+        yield tmp
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _serving_archive(network):
+    import keras
+    import tensorflow as tf
+    archive = keras.export.ExportArchive()
+    archive.track(network)
+    archive.add_endpoint(
+        "serve", lambda image: {OUTPUT_NAME: network(image, training=False)},
+        input_signature=[tf.TensorSpec((None, *network.input_shape[1:]), tf.float32, INPUT_NAME)])
+    return archive
+
+
+def _write_saved_model(network, path: Path, metadata):
+    _serving_archive(network).write_out(str(path), verbose=False)
+    (path / "assets.extra").mkdir(exist_ok=True)
+    (path / "assets.extra" / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
+
+
+def _write_litert(network, path: Path, metadata, int8):
+    import tensorflow as tf
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+    with tempfile.TemporaryDirectory() as saved_model:
+        _serving_archive(network).write_out(saved_model, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved_model)
+        with native_stderr_captured():  # the quantiser prints its settings
+            flatbuffer = converter.convert() if int8 is None else _int8(converter, int8)
+    tflite = flatbuffer_utils.convert_bytearray_to_object(flatbuffer)
+    if flatbuffer_utils.count_resource_variables(tflite):
+        raise ExportError(f"{path.name}: the converted LiteRT model reads variables instead of "
+                          "holding its weights (see fsanet.exports' docstring)")
+    buffer = schema.BufferT()
+    buffer.data = np.frombuffer(json.dumps(metadata).encode(), np.uint8)
+    tflite.buffers.append(buffer)
+    entry = schema.MetadataT()
+    entry.name, entry.buffer = "fsanet", len(tflite.buffers) - 1
+    tflite.metadata = (tflite.metadata or []) + [entry]
+    path.write_bytes(flatbuffer_utils.convert_object_to_bytearray(tflite))
+
+
+def _int8(converter, source):
+    """Full-integer quantisation calibrated on ``representative_crops(source)``; the elementwise
+    arithmetic (DIV, ADD, MUL) stays float. The int8 DIV kernel refuses a divisor that rounds to its
+    zero point, which the capsule squash and the fine-grained structure's row sums reach on ordinary
+    faces; int8 ADD and MUL moved the fusion's angles by 9.6 degrees on average (measured on the 16
+    AFLW2000 crops; 0.6 with them in float). The convolutions, where the work is, are int8."""
+    import tensorflow as tf
+    crops = representative_crops(source)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([crop[None]] for crop in crops)
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter, debug_dataset=lambda: iter([[crops[:1]]]),
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(
+            denylisted_ops=["DIV", "ADD", "MUL"]))
+    return debugger.get_nondebug_quantized_model()
+
+
+def _write_onnx(network, path: Path, metadata):
+    import onnx
+    import tensorflow as tf
+    network(np.zeros((1, *network.input_shape[1:]), np.float32))  # Keras exports called models only
+    spec = tf.TensorSpec((None, *network.input_shape[1:]), tf.float32, INPUT_NAME)
+    with tempfile.TemporaryDirectory() as tmp:
+        network.export(f"{tmp}/model.onnx", format="onnx", input_signature=[spec], verbose=False)
+        graph = onnx.load(f"{tmp}/model.onnx")
+    (output,) = graph.graph.output
+    for node in graph.graph.node:
+        node.output[:] = [OUTPUT_NAME if name == output.name else name for name in node.output]
+    output.name = OUTPUT_NAME
+    for value in (graph.graph.input[0], output):
+        value.type.tensor_type.shape.dim[0].dim_param = "N"
+    onnx.helper.set_model_props(graph, metadata)
+    onnx.checker.check_model(graph)
+    onnx.save(graph, str(path))
+
+
+def read_metadata(path) -> dict:
+    """The metadata an exported file carries (see the module docstring); {} if it has none."""
+    path = Path(path)
+    if path.is_dir():
+        file = path / "assets.extra" / METADATA_FILE
+        return json.loads(file.read_text()) if file.is_file() else {}
+    if path.suffix == ".onnx":
+        import onnx
+        return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    if path.suffix == ".tflite":
+        from tensorflow.lite.tools import flatbuffer_utils
+        tflite = flatbuffer_utils.read_model(str(path))
+        for entry in tflite.metadata or []:
+            if entry.name.decode() == "fsanet":
+                return json.loads(bytes(tflite.buffers[entry.buffer].data).decode())
+        return {}
+    raise ExportError(f"{path}: not an exported model (.onnx, .tflite or a SavedModel folder)")
