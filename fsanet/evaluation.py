@@ -14,7 +14,7 @@ import numpy as np
 from fsanet.config import ConfigError, check_value
 from fsanet.data import load_pose_sets
 from fsanet.metrics import pose_errors
-from fsanet.model_spec import ModelSpecError
+from fsanet.model_spec import ModelSpecError, non_finite_weights
 from fsanet.protocols import PROTOCOLS
 
 YAW_BINS = ((0, 30), (30, 60), (60, 99))
@@ -62,6 +62,10 @@ def evaluate(models: dict, test_sets: dict, batch_size=256, backend=None) -> dic
     from fsanet.inference import PosePredictor
     results = {}
     for label, model in models.items():
+        broken = [] if isinstance(model, ExportedModel) else non_finite_weights(model)
+        if broken:
+            raise ModelSpecError(f"{label}: {len(broken)} weight tensors hold NaN or infinity (first "
+                                 f"{broken[0]}); its weights are damaged or diverged, refusing to score it")
         predictor = PosePredictor(model, backend=None if isinstance(model, ExportedModel) else backend)
         results[label] = {"size_mb": size_mb(model)}
         for name, (images, poses) in test_sets.items():

@@ -38,6 +38,12 @@ def load_keras_model(path):
         raise ModelSpecError(f"{path}: not a readable .keras model ({type(e).__name__}: {e})") from None
 
 
+def non_finite_weights(model) -> list:
+    """Names of a Keras model's weights that hold NaN or infinity (empty for a sound model)."""
+    import numpy as np
+    return [w.path for w in model.weights if not np.isfinite(np.asarray(w)).all()]
+
+
 def resolve_model(spec, protocol: str = "300W_LP", exported: bool = False):
     """A Keras model from any model spec, or with ``exported=True`` an ``ExportedModel`` for an
     exported file (see the module docstring)."""

@@ -36,7 +36,7 @@ from fsanet.config import ExperimentConfig
 from fsanet.data import DatasetError, load_pose_sets, load_sample_names
 from fsanet.errors import FSANetError
 from fsanet.io import OutputError, atomic_write, check_output, write_json
-from fsanet.model_spec import ModelSpecError, load_keras_model, resolve_model
+from fsanet.model_spec import ModelSpecError, load_keras_model, non_finite_weights, resolve_model
 from fsanet.models import build_variant
 from fsanet.splits import frame_split, identity_split
 from fsanet.variants import get_variant
@@ -96,11 +96,6 @@ def compile_model(model, config):
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.training.learning_rate),
                   loss="mean_absolute_error", metrics=[keras.metrics.MeanAbsoluteError(name="mae")])
     return model
-
-
-def non_finite_weights(model):
-    """Names of the weights holding NaN or infinity (empty for a sound model)."""
-    return [w.path for w in model.weights if not np.isfinite(keras.ops.convert_to_numpy(w)).all()]
 
 
 class StopOnNonFinite(keras.callbacks.Callback):

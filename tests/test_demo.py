@@ -175,7 +175,7 @@ def test_interrupted_video_never_replaces_a_complete_output(shared, tmp_path, si
     _long_video(out, frames=7)  # an earlier complete result
     before = out.read_bytes()
     process = subprocess.Popen([sys.executable, "-m", "fsanet", "demo", str(tmp_path / "clip.mp4"), "--output",
-                                str(out), "--model", "capsule", "--no-display"], cwd=ROOT,
+                                str(out), "--model", "capsule", "--backend", "keras", "--no-display"], cwd=ROOT,
                                env=dict(os.environ, FSANET_WEIGHTS_MIRROR=str(shared / "official")),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
