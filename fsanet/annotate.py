@@ -135,11 +135,14 @@ def draw_fps(frame, fps):
 def run_source(source, annotator, output, show=False, report=print, data=None):
     """Annotate every frame of a source; returns {"frames", "faces" per frame, "seconds", "timings"}.
 
-    ``output``: the annotated image / video file or folder, or None for none (data only).
+    ``output``: the annotated file (an image, video or camera input) or folder (a folder's images),
+    or None for none (data only). A video cut short (Ctrl-C, an error) is discarded, so an earlier
+    complete file of that name stays; a camera has no end, so what it recorded until Ctrl-C or q is
+    the whole recording and is kept.
     ``data``: a ``fsanet.records.RecordWriter`` that gets each frame's records as it finishes.
     Photos of a folder are unrelated: each starts a fresh set of tracks (IDs from 0).
     """
-    faces_per_frame, video = [], None
+    faces_per_frame, video, complete = [], None, False
     timings = defaultdict(float)
     still = source.kind in ("image", "folder")
     start = time.perf_counter()
@@ -167,15 +170,14 @@ def run_source(source, annotator, output, show=False, report=print, data=None):
                     report(f"{name}: face {record.track} box {tuple(record.box)}: yaw {yaw:+.1f}, "
                            f"pitch {pitch:+.1f}, roll {roll:+.1f} degrees")
                 if output is not None:
-                    target = output / f"{name}_pose.jpg" if output.suffix == "" else output
+                    target = output / f"{name}_pose.jpg" if source.kind == "folder" else output
                     write_image(target, frame)
                     report(f"{name}: annotated image written to {target}")
             elif output is not None:
                 elapsed = time.perf_counter() - start
                 draw_fps(frame, len(faces_per_frame) / max(elapsed, 1e-9))
                 if video is None:
-                    video = VideoOutput(output if output.suffix else output / f"{name}_pose.mp4",
-                                        source.fps or 25.0)
+                    video = VideoOutput(output, source.fps or 25.0)
                 tick = time.perf_counter()
                 video.write(frame)
                 timings["waiting for the encoder"] += time.perf_counter() - tick
@@ -184,12 +186,15 @@ def run_source(source, annotator, output, show=False, report=print, data=None):
                 if cv2.waitKey(1) & 0xFF in (27, ord("q")):
                     break
             tick = time.perf_counter()
+        complete = True
     finally:
-        if video is not None:
+        if video is not None and (complete or source.kind == "camera"):
             tick = time.perf_counter()
             video.close()
             timings["waiting for the encoder"] += time.perf_counter() - tick
             report(f"{source.name}: {len(faces_per_frame)} frames written to {video.path}")
+        elif video is not None:
+            video.discard()
     timings.update(annotator.timings)
     timings["decoding (thread)"] = getattr(source, "decode_seconds", 0.0)
     timings["encoding (thread)"] = video.encode_seconds if video is not None else 0.0

@@ -26,6 +26,7 @@ from fsanet.biwi import list_videos, pair_frames, read_pose_file
 from fsanet.crop import landmark_box
 from fsanet.data import DatasetError, SampleError, pair_type1_files, read_type1_labels, within_range
 from fsanet.evaluation import score, yaw_bin_masks
+from fsanet.images import ImageError, decode_image
 
 BASELINES = ("dlib68",)
 """Methods evaluated on raw folders, by the name ``test --models`` takes."""
@@ -123,8 +124,9 @@ def evaluate_baseline(method, test_set: RawTestSet, progress=None) -> dict:
     predictions, missed, unreadable = [], [], []
     for sample in tqdm(test_set.samples, desc=f"{method.name} {test_set.name}", unit="img",
                        disable=None if progress is None else not progress):
-        image = cv2.imread(str(sample.image))
-        if image is None or image.size == 0:
+        try:
+            image = decode_image(sample.image, cv2.IMREAD_COLOR)  # strictly: a cut file is unreadable
+        except ImageError:
             unreadable.append(sample.name)
             predictions.append(None)
             continue

@@ -22,6 +22,7 @@ import numpy as np
 
 from fsanet.crop import detection_box
 from fsanet.data import DatasetError, SampleError
+from fsanet.images import ImageError, decode_image
 from fsanet.pose import pose_from_biwi_rotation
 
 MARGIN = 0.4
@@ -86,11 +87,11 @@ def read_pose_file(path):
 
 
 def read_frame(path):
-    """A frame's BGR image, as ``cv2.imread`` gives it."""
-    image = cv2.imread(str(path))
-    if image is None or image.size == 0:
-        raise SampleError("unreadable or truncated image")
-    return image
+    """A frame's BGR image, as ``cv2.imread`` gives it, decoded strictly (``fsanet.images``)."""
+    try:
+        return decode_image(path, cv2.IMREAD_COLOR)
+    except ImageError:
+        raise SampleError("unreadable or truncated image") from None
 
 
 def choose_face(faces, protocol, width, height, margin=MARGIN):

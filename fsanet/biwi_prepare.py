@@ -7,10 +7,10 @@ order, on what the workers report; a frame cropped with another frame's box is r
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,9 @@ from fsanet.biwi import (MARGIN, FACE_RULES, TRAIN_VIDEOS, BoxRules, choose_face
 from fsanet.crop import IMAGE_SIZE, crop_and_resize
 from fsanet.data import DatasetError, SampleError, within_range, write_pose_npz
 from fsanet.detectors import MTCNNCascadeDetector
-from fsanet.io import write_json
+from fsanet.errors import one_line
+from fsanet.io import check_output, write_json
+from fsanet.parallel import worker_pool
 
 BOX_RULES = ("authors", "clean")
 
@@ -49,13 +51,16 @@ def detect_video(video, detector, protocol, image_size=IMAGE_SIZE, margin=MARGIN
         try:
             pose = read_pose_file(txt)
             image = read_frame(png)
+            height, width = image.shape[:2]
+            faces = detector(image)
+            box = choose_face(faces, protocol, width, height, margin)
+            crop = None if box is None else crop_and_resize(image, box, image_size)
         except SampleError as e:
             failed.append((png.name, str(e)))
             continue
-        height, width = image.shape[:2]
-        faces = detector(image)
-        box = choose_face(faces, protocol, width, height, margin)
-        crop = None if box is None else crop_and_resize(image, box, image_size)
+        except Exception as e:  # noqa: BLE001  (anything else one frame causes is that frame's)
+            failed.append((png.name, one_line(e)))
+            continue
         frames.append(DetectedFrame(png, pose, bool(faces), box, crop))
     return frames, failed
 
@@ -134,21 +139,22 @@ def prepare(input_dir, output_dir, protocol, seed=0, train_videos=TRAIN_VIDEOS, 
         raise DatasetError(f"protocol must be 1 or 2, got {protocol}")
     if box_rules not in BOX_RULES:
         raise DatasetError(f"box rules must be one of {', '.join(BOX_RULES)}, got {box_rules!r}")
+    check_output(output_dir, folder=True)
     videos = list_videos(input_dir)
     split = None if protocol == 1 else _choose_split(videos, input_dir, seed, train_videos, split_file)
     rules = BoxRules(FACE_RULES[protocol], authors=box_rules == "authors")
     tasks = [(video, protocol, image_size) for video in videos]
     workers = max(1, min(workers or os.cpu_count() or 1, len(tasks)))
-    if workers == 1:
-        _init_worker(detector_factory)
-        results = map(_detect, tasks)
-    else:  # spawn: TensorFlow does not survive a fork
-        pool = ProcessPoolExecutor(workers, multiprocessing.get_context("spawn"),
-                                   initializer=_init_spawned_worker, initargs=(detector_factory,))
-        results = pool.map(_detect, tasks)
     sets = {name: ([], []) for name in _outputs(output_dir, protocol)}
     reports = []
-    try:
+    with contextlib.ExitStack() as stack:
+        if workers == 1:
+            _init_worker(detector_factory)
+            results = map(_detect, tasks)
+        else:  # spawn: TensorFlow does not survive a fork
+            pool = stack.enter_context(worker_pool(workers, _init_spawned_worker, (detector_factory,),
+                                                   multiprocessing.get_context("spawn")))
+            results = pool.map(_detect, tasks)
         for video, (frames, failed) in tqdm(zip(videos, results), total=len(tasks), disable=not progress,
                                             desc=f"BIWI protocol {protocol}", unit="video"):
             if strict and failed:
@@ -161,9 +167,6 @@ def prepare(input_dir, output_dir, protocol, seed=0, train_videos=TRAIN_VIDEOS, 
                 sets[target][0].extend(crops)
                 sets[target][1].extend(poses)
             reports.append(report)
-    finally:
-        if workers > 1:
-            pool.shutdown(cancel_futures=True)
     written = {}
     for name, path in _outputs(output_dir, protocol).items():
         crops, poses = sets[name]

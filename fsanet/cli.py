@@ -8,22 +8,36 @@
 Each command is a module of ``fsanet.commands`` with ``add_arguments(parser)`` and ``run(args)``;
 nothing heavy is imported until a command runs, so ``--help`` answers at once.
 
-Exit status, for every command: 0 done; 1 nothing found (e.g. an image without a face); 2 bad
-input, flag or output location (one line names it); 3 an internal error (a short message and the
-file holding the traceback); 130 interrupted (Ctrl-C).
+The contract every command keeps (tested for each in tests/test_contract.py):
+
+- exit 0: done;
+- exit 1: nothing found (e.g. an image without a face);
+- exit 2: a bad input, flag, config value or output location: one line, ``error: <file or flag>:
+  <problem>``. Arguments, input files and output locations are checked before any long work (no
+  model is loaded and no dataset read before a bad --output is reported);
+- exit 3: an internal error (a bug): one line with the file holding the traceback;
+- exit 130 (Ctrl-C) or 143 (SIGTERM): one line, ``interrupted`` / ``terminated``; every output is
+  either complete or absent under its final name (files are written under a temporary name and
+  renamed when whole; a video cut short is deleted, never renamed over an earlier complete one).
 """
 
 from __future__ import annotations
 
+import _thread
 import argparse
+import contextlib
+import ctypes
 import datetime
+import errno
 import importlib
 import os
+import signal
 import sys
 import tempfile
+import threading
 import traceback
 
-from fsanet.errors import FSANetError
+from fsanet.errors import FSANetError, UsageError
 
 COMMANDS = {
     "demo": "fsanet.commands.demo",
@@ -39,7 +53,57 @@ COMMANDS = {
 """Subcommand name -> module. The first line of a module's docstring is its help."""
 
 DEFAULT_COMMAND = "demo"
-EXIT_NOTHING_FOUND, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 1, 2, 3, 130
+EXIT_NOTHING_FOUND, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 2, 3, 130, 143
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that the same clean-up runs."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its complaint on one line, naming the flag, instead of usage + error + exit."""
+
+    def error(self, message):
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+@contextlib.contextmanager
+def _interrupts():
+    """While a command runs, Ctrl-C raises ``KeyboardInterrupt`` and SIGTERM ``Terminated``; and the
+    interrupt insists: a library may swallow it in a bare ``except:`` (Keras's shape code does while
+    a model is built, and the command would then finish as if never interrupted), so it is raised
+    again every second until the command has stopped. Only in the main thread, and only where no
+    one else handles these signals."""
+    signals = [s for s in (signal.SIGINT, signal.SIGTERM)
+               if signal.getsignal(s) in (signal.SIG_DFL, signal.default_int_handler)]
+    if threading.current_thread() is not threading.main_thread() or not signals:
+        yield
+        return
+    stopped, insisting, previous = threading.Event(), [], {s: signal.getsignal(s) for s in signals}
+
+    def insist(signum):
+        while not stopped.wait(1.0):
+            _thread.interrupt_main(signum)
+
+    def interrupted(signum, frame):
+        if stopped.is_set():  # a repeat that arrives while the command's with-block closes
+            return
+        if not insisting:
+            insisting.append(threading.Thread(target=insist, args=(signum,), daemon=True))
+            insisting[0].start()
+        raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+
+    for signum in signals:
+        signal.signal(signum, interrupted)
+    try:
+        yield
+    finally:
+        stopped.set()
+        if insisting:
+            insisting[0].join()
+        for signum, handler in previous.items():  # a repeat tripped during the join has run by now
+            signal.signal(signum, handler)
 
 
 def _summary(module_name):
@@ -68,41 +132,78 @@ def _overview(prog):
 
 def _save_traceback():
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    fd, path = tempfile.mkstemp(prefix=f"fsanet-error-{stamp}-", suffix=".log")
-    with os.fdopen(fd, "w") as f:
-        f.write(traceback.format_exc())
+    try:
+        fd, path = tempfile.mkstemp(prefix=f"fsanet-error-{stamp}-", suffix=".log")
+        with os.fdopen(fd, "w") as f:
+            f.write(traceback.format_exc())
+    except OSError as e:
+        return f"nowhere ({e.strerror})"
     return path
 
 
 def run_command(name, argv=None, prog=None) -> int:
     """Parse ``argv`` for command ``name``, run it, and turn every outcome into an exit status."""
-    from fsanet import runtime
-    module = importlib.import_module(COMMANDS[name])
-    doc = (module.__doc__ or "").strip()
-    parser = argparse.ArgumentParser(prog=prog or f"fsanet {name}", description=doc.split("\n\n")[0],
-                                     epilog="\n\n".join(doc.split("\n\n")[1:]) or None,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    module.add_arguments(parser)
-    parser.add_argument("--verbose", action="store_true",
-                        help="show TensorFlow's, CUDA's and OpenCV's own log lines")
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        runtime.quiet_opencv(args.verbose)
-        if getattr(module, "USES_TENSORFLOW", True):
-            runtime.quiet_tensorflow(args.verbose)
-        return module.run(args)
+        with _interrupts():
+            return _run(name, sys.argv[1:] if argv is None else argv, prog or f"fsanet {name}")
+    except SystemExit as e:  # --help
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else EXIT_INTERNAL)
     except FSANetError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_status
+    except Terminated:
+        _forget_interrupt()
+        print("terminated", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
+        _forget_interrupt()
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return 0
+    except OSError as e:  # the environment, not a bug: a full disk, a file that cannot be opened
+        if e.filename is None and e.errno not in _NO_SPACE:
+            return _internal_error(e)
+        where = f"{e.filename}: " if e.filename is not None else ""
+        print(f"error: {where}{e.strerror or e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except MemoryError as e:
+        print(f"error: not enough memory{f' ({e})' if str(e) else ''}; try a smaller input or batch",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
     except Exception as e:  # noqa: BLE001  (the one place internal errors are reported)
-        print(f"internal error: {type(e).__name__}: {e} (traceback saved to {_save_traceback()}; "
-              "please report it)", file=sys.stderr)
-        return EXIT_INTERNAL
+        return _internal_error(e)
+
+
+def _forget_interrupt():
+    """CPython remembers a KeyboardInterrupt that passed through a C-level ``PyRun_*`` call (some do
+    while TensorFlow loads) and, at exit, ends the process by SIGINT instead of with the status it
+    was given; the interrupt is handled here, so the exit status stays 130 / 143."""
+    with contextlib.suppress(Exception):  # not CPython, or a build without the symbol: nothing to do
+        ctypes.c_int.in_dll(ctypes.pythonapi, "_Py_UnhandledKeyboardInterrupt").value = 0
+
+
+def _internal_error(e):
+    print(f"internal error: {type(e).__name__}: {e} (traceback saved to {_save_traceback()}; "
+          "please report it)", file=sys.stderr)
+    return EXIT_INTERNAL
+
+
+def _run(name, argv, prog):
+    from fsanet import runtime
+    module = importlib.import_module(COMMANDS[name])
+    doc = (module.__doc__ or "").strip()
+    parser = _Parser(prog=prog, description=doc.split("\n\n")[0],
+                     epilog="\n\n".join(doc.split("\n\n")[1:]) or None,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    module.add_arguments(parser)
+    parser.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's, CUDA's and OpenCV's own log lines")
+    args = parser.parse_args(argv)
+    runtime.quiet_opencv(args.verbose)
+    if getattr(module, "USES_TENSORFLOW", True):
+        runtime.quiet_tensorflow(args.verbose)
+    return module.run(args)
 
 
 def main(argv=None, prog="fsanet") -> int:

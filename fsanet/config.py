@@ -9,6 +9,7 @@ override values with dotted keys (``training.epochs``).
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from pathlib import Path
 
@@ -18,37 +19,64 @@ from fsanet.splits import SPLITS
 from fsanet.variants import FUSIONS, get_variant
 
 
-
 class ConfigError(FSANetError, ValueError):
     """A config that cannot be used; the message names the file and the key."""
 
 
+def _value(kind, default=dataclasses.MISSING, test=None, requirement=""):
+    """A config field of ``kind`` (a key of ``_KINDS``) whose value must also pass ``test``
+    (``requirement`` says how, in words); without a default the key is required."""
+    return dataclasses.field(default=default, metadata={"kind": kind, "test": test, "requirement": requirement})
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+_KINDS = {  # kind: (check, what it is called in a message)
+    "int": (_is_int, "an integer"),
+    "number": (lambda v: (_is_int(v) or isinstance(v, float)) and math.isfinite(v), "a finite number"),
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "text": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
+    "optional text": (lambda v: v is None or (isinstance(v, str) and v != ""), "a non-empty string"),
+    "files": (lambda v: isinstance(v, (list, tuple)) and all(isinstance(f, str) and f for f in v),
+              "a list of file names"),
+    "names": (lambda v: isinstance(v, (list, tuple)) and all(isinstance(f, str) and f for f in v),
+              "a list of names"),
+    "table": (lambda v: isinstance(v, dict), "a table"),
+    "figures": (lambda v: isinstance(v, list) and len(v) in (1, 4) and
+                all((_is_int(f) or isinstance(f, float)) and math.isfinite(f) for f in v),
+                "[MAE] or [yaw, pitch, roll, MAE] (finite numbers)"),
+    "ints": (lambda v: isinstance(v, (list, tuple)) and all(map(_is_int, v)), "a list of integers"),
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-    train: tuple = ()
-    validation: tuple = ()  # files; when empty, ``validation_split`` of the training data
-    validation_split: float = 0.2
-    validation_split_by: str = "frame"  # or "identity" (fsanet.splits)
-    test: tuple = ()
-    angle_filter: bool = True  # keep only samples with every angle in [-99, 99]
+    train: tuple = _value("files", ())
+    validation: tuple = _value("files", ())  # files; when empty, ``validation_split`` of the training data
+    validation_split: float = _value("number", 0.2, lambda v: 0 <= v < 1, "in [0, 1)")
+    validation_split_by: str = _value("text", "frame", lambda v: v in SPLITS, f"one of {list(SPLITS)}")  # fsanet.splits
+    test: tuple = _value("files", ())
+    angle_filter: bool = _value("bool", True)  # keep only samples with every angle in [-99, 99]
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainingConfig:
-    epochs: int = 90
-    batch_size: int = 16
-    learning_rate: float = 1e-3
-    lr_decay_epochs: tuple = (30, 60)
-    lr_decay_factor: float = 0.1
-    augmentation: bool = True
-    seed: int = 0
+    epochs: int = _value("int", 90, lambda v: v >= 1, "at least 1")
+    batch_size: int = _value("int", 16, lambda v: v >= 1, "at least 1")
+    learning_rate: float = _value("number", 1e-3, lambda v: v > 0, "above 0")
+    lr_decay_epochs: tuple = _value("ints", (30, 60), lambda v: min(v, default=0) >= 0, "epochs >= 0")
+    lr_decay_factor: float = _value("number", 0.1, lambda v: v > 0, "above 0")
+    augmentation: bool = _value("bool", True)
+    seed: int = _value("int", 0, lambda v: 0 <= v < 2**32, "in [0, 2^32)")
 
 
 @dataclasses.dataclass(frozen=True)
 class ExperimentConfig:
-    model: str  # a variant alias / checkpoint name, or a fusion (its members are trained in turn)
-    protocol: str = "300W_LP"  # the training set, as the authors name their checkpoint folders
-    init: str | None = None  # "authors", an authors' .h5, or one of our .keras files
+    model: str = _value("text")  # a variant alias / checkpoint name, or a fusion (its members are trained in turn)
+    protocol: str = _value("text", "300W_LP", lambda v: v in PROTOCOLS, f"one of {sorted(PROTOCOLS)}")
+    init: str | None = _value("optional text", None)  # "authors", an authors' .h5, or one of our .keras files
     data: DataConfig = DataConfig()
     training: TrainingConfig = TrainingConfig()
 
@@ -81,19 +109,44 @@ def _read(path: Path, seen=()) -> dict:
         values = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot be read ({e.strerror or e})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: not valid TOML ({e})") from None
     base = values.pop("base", None)
     if base is None:
         return values
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: base must be the file name of another config, got {base!r}")
     return _merge(_read((path.parent / base).resolve(), seen + (path,)), values)
 
 
+def check_value(value, kind, where, test=None, requirement=""):
+    """Raise ``ConfigError`` ("<where> must be ...") unless ``value`` is of ``kind`` (a key of
+    ``_KINDS``) and passes ``test``."""
+    is_kind, called = _KINDS[kind]
+    if not is_kind(value):
+        raise ConfigError(f"{where} must be {called}, got {value!r}")
+    if test is not None and not test(value):
+        raise ConfigError(f"{where} must be {requirement}, got {value!r}")
+
+
 def _section(cls, values, path, name):
+    """``cls`` from a TOML table; every key known and every value of its kind and range."""
+    where = f"[{name}] " if name != "top level" else ""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: [{name}] must be a table of keys, got {values!r}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) {unknown} in [{name}]; known: {sorted(fields)}")
+    for key, value in values.items():
+        meta = fields[key].metadata
+        if "kind" in meta:
+            check_value(value, meta["kind"], f"{path}: {where}{key}", meta["test"], meta["requirement"])
+    missing = [k for k, f in fields.items() if f.default is dataclasses.MISSING and k not in values]
+    if missing:
+        raise ConfigError(f"{path}: missing key(s) {missing} in [{name}]")
     return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
@@ -102,21 +155,11 @@ def from_dict(values: dict, path="<config>") -> ExperimentConfig:
     data = _section(DataConfig, values.pop("data", {}), path, "data")
     training = _section(TrainingConfig, values.pop("training", {}), path, "training")
     config = _section(ExperimentConfig, dict(values, data=data, training=training), path, "top level")
-    if config.protocol not in PROTOCOLS:
-        raise ConfigError(f"{path}: protocol must be one of {sorted(PROTOCOLS)}, got {config.protocol!r}")
     try:
         for member in config.members:
             get_variant(member)
     except KeyError as e:
-        raise ConfigError(f"{path}: {e.args[0]}") from None
-    t = config.training
-    if t.epochs < 1 or t.batch_size < 1 or t.learning_rate <= 0:
-        raise ConfigError(f"{path}: epochs, batch_size and learning_rate must be positive")
-    if not 0 <= config.data.validation_split < 1:
-        raise ConfigError(f"{path}: validation_split must be in [0, 1)")
-    if config.data.validation_split_by not in SPLITS:
-        raise ConfigError(f"{path}: validation_split_by must be one of {list(SPLITS)}, "
-                          f"got {config.data.validation_split_by!r}")
+        raise ConfigError(f"{path}: model: {e.args[0]}") from None
     return config
 
 

@@ -18,6 +18,7 @@ import scipy.io
 
 from fsanet.crop import IMAGE_SIZE, landmark_crop
 from fsanet.errors import FSANetError
+from fsanet.images import ImageError, decode_image
 from fsanet.io import atomic_write
 from fsanet.pose import VALUE_RANGE, pose_from_pose_para
 
@@ -149,17 +150,24 @@ def read_type1_labels(mat):
         raise SampleError(f"unreadable .mat ({type(e).__name__})") from None
     if "pt2d" not in labels or "Pose_Para" not in labels:
         raise SampleError(".mat lacks pt2d or Pose_Para")
-    pose = pose_from_pose_para(labels["Pose_Para"])
+    pose_para = np.asarray(labels["Pose_Para"])
+    if pose_para.dtype.kind not in "iuf" or pose_para.size < 3:
+        raise SampleError(f"Pose_Para must hold pitch, yaw, roll (3+ numbers), got {pose_para.dtype} "
+                          f"of shape {pose_para.shape}")
+    pose = pose_from_pose_para(pose_para)
     if not np.isfinite(pose).all():
         raise SampleError("NaN or infinite pose label")
     return pose, labels["pt2d"]
 
 
 def prepare_type1_sample(jpg, mat, image_size=IMAGE_SIZE):
-    """(crop uint8 (S, S, 3) BGR, pose [yaw, pitch, roll] degrees) of one sample, per SPEC §5."""
-    image = cv2.imread(os.fspath(jpg))
-    if image is None or image.size == 0:
-        raise SampleError("unreadable or truncated image")
+    """(crop uint8 (S, S, 3) BGR, pose [yaw, pitch, roll] degrees) of one sample, per SPEC §5.
+
+    The image is decoded strictly (``fsanet.images``): a cut or corrupt file is a bad sample."""
+    try:
+        image = decode_image(jpg, cv2.IMREAD_COLOR)  # as the authors' cv2.imread, minus the grey fill
+    except ImageError:
+        raise SampleError("unreadable or truncated image") from None
     pose, pt2d = read_type1_labels(mat)
     try:
         crop = landmark_crop(image, pt2d, size=image_size)

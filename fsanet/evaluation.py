@@ -11,9 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from fsanet.config import ConfigError
+from fsanet.config import ConfigError, check_value
 from fsanet.data import load_pose_sets
 from fsanet.metrics import pose_errors
+from fsanet.model_spec import ModelSpecError, non_finite_weights
+from fsanet.protocols import PROTOCOLS
 
 YAW_BINS = ((0, 30), (30, 60), (60, 99))
 """|yaw| bins (degrees, upper bound inclusive for the last) for the MAE-by-yaw breakdown."""
@@ -60,11 +62,18 @@ def evaluate(models: dict, test_sets: dict, batch_size=256, backend=None) -> dic
     from fsanet.inference import PosePredictor
     results = {}
     for label, model in models.items():
+        broken = [] if isinstance(model, ExportedModel) else non_finite_weights(model)
+        if broken:
+            raise ModelSpecError(f"{label}: {len(broken)} weight tensors hold NaN or infinity (first "
+                                 f"{broken[0]}); its weights are damaged or diverged, refusing to score it")
         predictor = PosePredictor(model, backend=None if isinstance(model, ExportedModel) else backend)
         results[label] = {"size_mb": size_mb(model)}
         for name, (images, poses) in test_sets.items():
             predictions = np.concatenate([predictor.predict_prepared(images[i:i + batch_size].astype(np.float32))
                                           for i in range(0, len(images), batch_size)])
+            if not np.isfinite(predictions).all():
+                raise ModelSpecError(f"{label}: gives NaN or infinite angles on {name}; its weights are "
+                                     "damaged or diverged, refusing to score it")
             results[label][name] = dict(score(predictions, poses), predictions=predictions.tolist())
     return results
 
@@ -126,13 +135,29 @@ def load_preset(path) -> dict:
         preset = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"{path}: preset file not found") from None
-    except tomllib.TOMLDecodeError as e:
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot be read ({e.strerror or e})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: not valid TOML ({e})") from None
     missing = {"protocol", "models", "test"} - set(preset)
     if missing:
         raise ConfigError(f"{path}: missing key(s) {sorted(missing)}")
-    unknown = set(preset) - {"protocol", "models", "test", "angle_filter", "published", "baselines",
-                             "raw_test"}
+    unknown = set(preset) - set(_PRESET_KINDS)
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)}")
+    for key, value in preset.items():
+        check_value(value, _PRESET_KINDS[key], f"{path}: {key}")
+    check_value(preset["protocol"], "text", f"{path}: protocol", lambda v: v in PROTOCOLS,
+                f"one of {sorted(PROTOCOLS)}")
+    for name, folder in preset.get("raw_test", {}).items():
+        check_value(folder, "text", f"{path}: raw_test.{name}")
+    for test_set, rows in preset.get("published", {}).items():
+        check_value(rows, "table", f"{path}: published.{test_set}")
+        for method, figures in rows.items():
+            check_value(figures, "figures", f"{path}: published.{test_set}.{method}")
     return preset
+
+
+_PRESET_KINDS = {"protocol": "text", "models": "names", "test": "files", "angle_filter": "bool",
+                 "published": "table", "baselines": "names", "raw_test": "table"}
+"""The keys of an evaluation preset and the kind of value each holds (``fsanet.config``)."""

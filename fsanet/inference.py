@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from fsanet.images import face_crops
 from fsanet.models import FSANet, SSRNetMD, backbone_blocks, build_fusion
 from fsanet.pose import ANGLES
 from fsanet.backends import select_runner
@@ -64,9 +65,12 @@ class PosePredictor:
     """Yaw, pitch, roll (degrees) of BGR face crops.
 
     ``model`` is any FSA-Net, SSR-Net-MD or fusion model, or an exported file opened as
-    ``fsanet.backends.ExportedModel``. Crops are HxWx3 BGR arrays of any size (resized bilinearly to
-    the model's input, as the authors did). ``normalize=True`` adds the demos' per-crop min-max
-    stretch; the networks themselves take raw 0..255 values.
+    ``fsanet.backends.ExportedModel``. A call takes one crop (an HxW or HxWxC array) or several (a
+    list of them, or an NxHxWxC array), of any size (resized bilinearly to the model's input, as the
+    authors did). Pixels (``fsanet.images.as_bgr``): uint8 BGR 0..255 as OpenCV reads them; uint16
+    as 16-bit; floats only with ``value_range`` (e.g. ``(0, 1)``) saying what they span; grayscale
+    and BGRA converted; NaN or infinity refused (``ImageError``). ``normalize=True`` adds the demos'
+    per-crop min-max stretch; the networks themselves take raw 0..255 values.
 
     ``backend`` is ``"keras"``, ``"onnxruntime"`` or ``"litert"`` (``fsanet.backends``); None takes the
     fastest one whose converted file matches the Keras model (converted once and cached).
@@ -76,9 +80,9 @@ class PosePredictor:
     (``predict_members``), and their disagreement is an uncertainty estimate.
     """
 
-    def __init__(self, model, normalize=False, backend=None):
+    def __init__(self, model, normalize=False, backend=None, value_range=None):
         self.model = model
-        self.normalize = normalize
+        self.normalize, self.value_range = normalize, value_range
         self.image_size = model.input_shape[1]
         members = ([layer for layer in model.layers if isinstance(layer, (FSANet, SSRNetMD))]
                    if isinstance(model, keras.Model) and not isinstance(model, (FSANet, SSRNetMD)) else [])
@@ -92,13 +96,9 @@ class PosePredictor:
 
     def prepare(self, crops) -> np.ndarray:
         """(N, S, S, 3) float32 network input from one crop or a sequence / array of crops."""
-        single = isinstance(crops, np.ndarray) and crops.ndim == 3
-        crops = [crops] if single else list(crops)
+        crops, _ = face_crops(crops, self.value_range)
         batch = np.empty((len(crops), self.image_size, self.image_size, 3), np.float32)
         for i, crop in enumerate(crops):
-            crop = np.asarray(crop)
-            if crop.ndim != 3 or crop.shape[2] != 3 or 0 in crop.shape:
-                raise ValueError(f"crop {i}: expected an HxWx3 BGR image, got shape {crop.shape}")
             if crop.shape[:2] != (self.image_size, self.image_size):
                 crop = cv2.resize(crop, (self.image_size, self.image_size))
             batch[i] = minmax_normalize(crop) if self.normalize else crop
@@ -127,7 +127,7 @@ class PosePredictor:
     def __call__(self, crops) -> np.ndarray:
         """(3,) for one crop, (N, 3) for several; columns are yaw, pitch, roll."""
         angles = self.predict_prepared(self.prepare(crops))
-        return angles[0] if isinstance(crops, np.ndarray) and crops.ndim == 3 else angles
+        return angles[0] if isinstance(crops, np.ndarray) and crops.ndim in (2, 3) else angles
 
     @staticmethod
     def as_dict(angles) -> dict:

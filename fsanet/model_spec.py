@@ -12,6 +12,7 @@ Where only inference is needed (``exported=True``: the demo, evaluation) it may 
 from __future__ import annotations
 
 import os
+import zipfile
 
 from fsanet.errors import FSANetError
 from fsanet.variants import ALIASES, FUSIONS, VARIANTS
@@ -29,10 +30,18 @@ def load_keras_model(path):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ModelSpecError(f"{path}: model file not found")
+    if not zipfile.is_zipfile(path):  # Keras would say "File not found" for a file that is there
+        raise ModelSpecError(f"{path}: not a readable .keras model (not a zip archive: cut short or another format)")
     try:
         return keras.saving.load_model(path, safe_mode=True)
     except Exception as e:  # Keras raises many types for unreadable files
         raise ModelSpecError(f"{path}: not a readable .keras model ({type(e).__name__}: {e})") from None
+
+
+def non_finite_weights(model) -> list:
+    """Names of a Keras model's weights that hold NaN or infinity (empty for a sound model)."""
+    import numpy as np
+    return [w.path for w in model.weights if not np.isfinite(np.asarray(w)).all()]
 
 
 def resolve_model(spec, protocol: str = "300W_LP", exported: bool = False):

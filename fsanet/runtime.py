@@ -29,7 +29,7 @@ def native_stderr_captured():
         os.dup2(capture.fileno(), 2)
         try:
             yield
-        except BaseException:
+        except Exception:  # a failure: show what was printed (not on Ctrl-C: one line then)
             os.dup2(saved, 2)
             capture.seek(0)
             sys.stderr.write(capture.read().decode(errors="replace"))
@@ -65,9 +65,12 @@ def quiet_tensorflow(verbose: bool = False):
 
 
 def quiet_opencv(verbose: bool = False):
-    """OpenCV's native logging (e.g. ``[ WARN:0@...]`` from the FFmpeg reader) at errors only."""
+    """OpenCV's and FFmpeg's native logging off (``[ WARN:0@...]``, ``[ERROR:0@...] imdecode_``,
+    ``[mov,mp4 @ 0x...] moov atom not found``): every failure they report reaches the user as the
+    command's own one-line message naming the file."""
     if not verbose:
-        os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+        os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
         if "cv2" in sys.modules:
             with contextlib.suppress(AttributeError):
-                sys.modules["cv2"].utils.logging.setLogLevel(sys.modules["cv2"].utils.logging.LOG_LEVEL_ERROR)
+                sys.modules["cv2"].utils.logging.setLogLevel(sys.modules["cv2"].utils.logging.LOG_LEVEL_SILENT)

@@ -1,7 +1,8 @@
 """Image and video input and output for the demo: decoding, the built-in photo, atomic writing.
 
-Images of any depth and channel count become BGR uint8; videos decode every stored frame; outputs
-appear whole or not at all (an image is encoded first, a video written under a temporary name).
+Images are decoded strictly (``fsanet.images``) and of any depth and channel count become BGR uint8;
+videos decode every stored frame; outputs appear whole or not at all (an image is encoded first, a
+video written under a temporary name and renamed only once complete).
 Video frames are decoded and encoded in background threads (OpenCV releases the GIL while it
 works), so on two cores decoding and encoding run beside detection and pose instead of before and
 after them; ``decode_seconds`` and ``encode_seconds`` hold those threads' own time.
@@ -17,12 +18,13 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 from fsanet.errors import FSANetError
+from fsanet.images import IMAGE_SUFFIXES, ImageError, read_image
 from fsanet.io import atomic_write
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".avi"}
+"""Extensions a video output may have (the mp4v codec in these containers)."""
 
 
 class InputError(FSANetError, ValueError):
@@ -30,27 +32,6 @@ class InputError(FSANetError, ValueError):
 
 
 # ---------------------------------------------------------------- inputs and outputs
-
-def read_image(path):
-    """A BGR uint8 image from any readable file: grayscale and 4-channel images are converted."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise InputError(f"{path}: file not found")
-    image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    if image is None or image.size == 0:
-        raise InputError(f"{path}: not a readable image")
-    return as_bgr(image)
-
-
-def as_bgr(image):
-    if image.ndim == 2:
-        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    elif image.shape[2] == 4:
-        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-    if image.dtype != np.uint8:
-        image = cv2.convertScaleAbs(image, alpha=255.0 / max(float(image.max()), 1.0))
-    return image
-
 
 def default_image():
     """scikit-image's public-domain ``astronaut`` photo (BGR): a real face with no user files."""
@@ -61,7 +42,10 @@ def default_image():
 def write_image(path, image):
     """Encode first, then write atomically: a crash never leaves a half-written file."""
     path = Path(path)
-    ok, data = cv2.imencode(path.suffix or ".jpg", image)
+    try:
+        ok, data = cv2.imencode(path.suffix, image)
+    except cv2.error:
+        ok = False
     if not ok:
         raise InputError(f"{path}: cannot encode an image with this extension")
     with atomic_write(path) as f:
@@ -69,14 +53,17 @@ def write_image(path, image):
 
 
 class Source:
-    """Frames of one input: ``kind`` is image, video or camera; iterate for (name, frame)."""
+    """Frames of one input: ``kind`` is image, folder, video or camera; iterate for (name, frame).
+    A folder's unreadable images are reported and listed in ``failed``."""
 
     def __init__(self, spec):
-        self.spec, self.fps, self._capture = spec, None, None
+        self.spec, self.fps, self._capture, self.failed = spec, None, None, []
         if spec is None:
             self.kind, self.name = "image", "astronaut"
             return
         spec = str(spec)
+        if not spec.strip():
+            raise InputError("an empty input name")
         self.name = Path(spec).stem
         if spec.isdigit():
             self.kind, self.name = "camera", f"camera{spec}"
@@ -110,9 +97,12 @@ class Source:
         elif self.kind == "folder":
             for path in self.files:
                 try:
-                    yield path.stem, read_image(path)
-                except InputError as e:
+                    image = read_image(path)
+                except ImageError as e:  # named now, counted in ``failed``; the other images go on
+                    self.failed.append(str(e))
                     print(f"error: {e}", file=sys.stderr)
+                    continue
+                yield path.stem, image
         else:
             # a camera's frames are live: read at most one ahead, so none waits long
             yield from prefetched(self._decoded(), depth=1 if self.kind == "camera" else 4)
@@ -176,13 +166,14 @@ def prefetched(items, depth=4):
 
 
 class VideoOutput:
-    """An mp4 (MPEG-4 part 2, ``mp4v``) written to a temporary name and renamed when closed (also
-    after Ctrl-C). Frames are encoded in a background thread, up to ``depth`` frames behind;
-    ``write`` hands a frame over (do not change it afterwards)."""
+    """An mp4 (MPEG-4 part 2, ``mp4v``) written under a temporary name: ``close`` renames it into
+    place once complete, ``discard`` (after an error or Ctrl-C) deletes it, so an earlier file of the
+    same name is never replaced by a partial one. Frames are encoded in a background thread, up to
+    ``depth`` frames behind; ``write`` hands a frame over (do not change it afterwards)."""
 
     def __init__(self, path, fps, depth=8):
         self.path, self.fps, self._writer = Path(path), fps, None
-        self._partial = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix or '.mp4'}")
+        self._partial = self.path.with_name(f".{self.path.stem}.{os.getpid()}.partial{self.path.suffix}")
         self._frames, self._thread, self._error = queue.Queue(depth), None, None
         self.encode_seconds = 0.0
 
@@ -220,6 +211,15 @@ class VideoOutput:
             if self._error is not None:
                 raise self._error
             os.replace(self._partial, self.path)
+
+    def discard(self):
+        """Stop encoding and delete the partial file."""
+        if self._writer is not None:
+            self._frames.put(None)
+            self._thread.join()
+            self._writer.release()
+            self._writer = None
+            self._partial.unlink(missing_ok=True)
 
 
 def display_available():

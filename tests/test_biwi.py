@@ -261,9 +261,8 @@ def test_wrong_or_empty_folders_give_clear_errors(tmp_path, capsys):
                                             str(tmp_path / "o"), "--protocol", protocol]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and message in err and len(err.splitlines()) == 1
-    with pytest.raises(SystemExit):
-        run_command("prepare-biwi", ["--input", "x", "--output-dir", "o", "--protocol", "1",
-                                     "--workers", "0"])
+    assert run_command("prepare-biwi", ["--input", "x", "--output-dir", "o", "--protocol", "1",
+                                        "--workers", "0"]) == 2
     assert "argument --workers: invalid positive integer value: '0'" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 

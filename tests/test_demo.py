@@ -1,7 +1,12 @@
 """The demo (``python -m fsanet`` = ``demo/head_pose.py``): built-in photo, real images, a real
 video, several faces, and every kind of bad input, each with a clear message and exit status."""
 
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
 
 import cv2
 import numpy as np
@@ -10,6 +15,8 @@ import pytest
 from fsanet.annotate import clip_box
 from fsanet.cli import run_command
 from fsanet.video import InputError
+
+from conftest import ROOT, SHARED
 
 
 def main(argv):
@@ -75,14 +82,20 @@ def test_folder_with_good_and_bad_images(shared, tmp_path, capsys):
     edge[:, :450] = portrait[:, 300:]
     cv2.imwrite(str(folder / "edge.jpg"), edge)
     (folder / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    data = cv2.imencode(".jpg", portrait)[1].tobytes()
+    (folder / "truncated.jpg").write_bytes(data[:len(data) // 2])  # cv2.imread would grey-fill it
     status = main(["--input", str(folder), "--output", str(tmp_path / "out"), "--no-display"])
     captured = capsys.readouterr()
-    assert status == 1  # one image without a face
+    assert status == 2  # two unreadable images (outranks the image without a face)
     assert "blank: no face found" in captured.out
     assert "broken.jpg: not a readable image" in captured.err
+    assert "truncated.jpg: not a readable image" in captured.err
     assert len(_faces(captured.out)) == 3  # gray, rgba and the face at the border
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "blank_pose.jpg", "edge_pose.jpg", "gray_pose.jpg", "rgba_pose.jpg"]
+    (folder / "broken.jpg").unlink()
+    (folder / "truncated.jpg").unlink()
+    assert main(["--input", str(folder), "--output", str(tmp_path / "out"), "--no-display"]) == 1  # blank
 
 
 def test_bad_inputs_give_messages_and_status_2(tmp_path, capsys):
@@ -124,3 +137,54 @@ def test_figure5_structure_maps(tmp_path, pretrained, aflw_samples, capsys):
         fine_grained_structure_maps(pretrained("noS_capsule"), crop)
     assert run_command("heatmaps", ["--output", str(tmp_path / "fig5.png")]) == 0
     assert cv2.imread(str(tmp_path / "fig5.png")).shape == (2 * 3 * 128 + 8, 8 * 128, 3)
+
+
+def test_several_results_need_an_output_folder(shared, tmp_path, capsys):
+    portrait = str(shared / "data" / "images" / "portrait_750x375.jpg")
+    for inputs, why in [([portrait, portrait], "several inputs"), ([str(shared / "data" / "images")], "a folder")]:
+        assert main(inputs + ["--output", str(tmp_path / "one.jpg"), "--no-display"]) == 2
+        assert f"one.jpg: names one file, but {why} give several results" in capsys.readouterr().err
+    assert main([str(shared / "data" / "video" / "obama.mp4"), "--output", str(tmp_path / "clip.jpg"),
+                 "--no-display"]) == 2
+    assert "clip.jpg: unknown extension '.jpg'; use one of .avi" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def _long_video(path, frames=400):
+    portrait = cv2.resize(cv2.imread(str(SHARED / "data" / "images" / "portrait_750x375.jpg")), (320, 160))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25, (320, 160))
+    for _ in range(frames):
+        writer.write(portrait)
+    writer.release()
+
+
+def _frame_count(path):
+    capture, frames = cv2.VideoCapture(str(path)), 0
+    while capture.read()[0]:
+        frames += 1
+    return frames
+
+
+@pytest.mark.parametrize("sig,status,line", [(signal.SIGINT, 130, "interrupted"),
+                                             pytest.param(signal.SIGTERM, 143, "terminated", marks=pytest.mark.large)])
+def test_interrupted_video_never_replaces_a_complete_output(shared, tmp_path, sig, status, line):
+    """Finding 3: Ctrl-C renamed the partial video over a complete one of the same name (158 frames
+    became 26) and printed a traceback."""
+    _long_video(tmp_path / "clip.mp4")
+    out = tmp_path / "clip_pose.mp4"
+    _long_video(out, frames=7)  # an earlier complete result
+    before = out.read_bytes()
+    process = subprocess.Popen([sys.executable, "-m", "fsanet", "demo", str(tmp_path / "clip.mp4"), "--output",
+                                str(out), "--model", "capsule", "--backend", "keras", "--no-display"], cwd=ROOT,
+                               env=dict(os.environ, FSANET_WEIGHTS_MIRROR=str(shared / "official")),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not list(tmp_path.glob(".clip_pose.*partial*")):
+        assert process.poll() is None and time.time() < deadline, process.communicate()
+        time.sleep(0.05)
+    time.sleep(0.5)
+    process.send_signal(sig)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == status and err.strip() == line, err
+    assert out.read_bytes() == before and _frame_count(out) == 7
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "clip_pose.mp4"]

@@ -1,9 +1,11 @@
-"""PosePredictor input handling: any crop size, single or batch, bad shapes, normalisation."""
+"""PosePredictor input handling: any crop size, single or batch, the pixel contract (gray, 16-bit,
+float with its range, NaN refused), bad shapes, normalisation."""
 
 import cv2
 import numpy as np
 import pytest
 
+from fsanet.images import ImageError
 from fsanet.inference import PosePredictor, minmax_normalize
 
 
@@ -33,10 +35,45 @@ def test_normalize_applies_minmax(pretrained):
     assert minmax_normalize(crop).max() == 255 and minmax_normalize(crop).min() == 0
 
 
-@pytest.mark.parametrize("shape", [(64, 64), (64, 64, 4), (0, 10, 3)])
+@pytest.mark.parametrize("shape", [(64, 64, 5), (0, 10, 3), (64,), (1, 2, 64, 64, 3)])
 def test_bad_crop_shape_is_named(predictor, shape):
-    with pytest.raises(ValueError, match=r"crop 0: expected an HxWx3 BGR image"):
-        predictor([np.zeros(shape, np.uint8)])
+    with pytest.raises(ImageError, match=r"expected an HxW \(gray\), HxWx3 \(BGR\)|expected one HxW"):
+        predictor([np.zeros(shape, np.uint8)] if len(shape) < 5 else np.zeros(shape, np.uint8))
+
+
+def test_input_contract_converts_what_it_can(predictor, aflw_samples):
+    """uint8 BGR is the reference; every other accepted form gives the same angles."""
+    crop = aflw_samples[0][0]
+    want = predictor(crop)
+    gray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+    same = {
+        "float 0..1": PosePredictor(predictor.model, value_range=(0, 1))(crop / 255.0),
+        "float32 0..255": PosePredictor(predictor.model, value_range=(0, 255))(crop.astype(np.float32)),
+        "uint16": predictor(crop.astype(np.uint16) * 257),
+        "int64 0..255": predictor(crop.astype(np.int64)),
+        "BGRA": predictor(cv2.cvtColor(crop, cv2.COLOR_BGR2BGRA)),
+    }
+    for form, angles in same.items():
+        np.testing.assert_allclose(angles, want, atol=1e-3, err_msg=form)
+    gray_want = predictor(np.repeat(gray[:, :, None], 3, axis=2))
+    for form in (gray, gray[:, :, None]):  # 2-D is one gray image, not a batch of rows
+        got = predictor(form)
+        assert got.shape == (3,)
+        np.testing.assert_allclose(got, gray_want, atol=1e-4)
+    assert predictor([]).shape == (0, 3)
+
+
+@pytest.mark.parametrize("crop,kwargs,message", [
+    (np.full((64, 64, 3), 0.5), {}, r"crop 0: float64 pixels need their range said, e.g. value_range=\(0, 1\)"),
+    (np.full((64, 64, 3), 200.0), {"value_range": (0, 1)}, r"pixels span 200..200, outside the value range 0..1"),
+    (np.full((64, 64, 3), np.nan, np.float32), {"value_range": (0, 1)}, "pixels contain NaN or infinity"),
+    (np.full((64, 64, 3), 300), {}, r"int64 pixels must lie in 0..255, found 300..300"),
+    (np.ones((64, 64, 3), bool), {}, "pixels must be numbers, got dtype bool"),
+    (np.full((64, 64, 3), 0.5), {"value_range": (1, 0)}, "must be \\(low, high\\) with low < high"),
+])
+def test_input_contract_refuses_what_it_cannot_read(predictor, crop, kwargs, message):
+    with pytest.raises(ImageError, match=message):
+        PosePredictor(predictor.model, **kwargs)(crop)
 
 
 def test_as_dict_names_angles():

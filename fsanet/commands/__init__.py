@@ -17,5 +17,23 @@ def non_negative_int(text):
     return value
 
 
+def positive_float(text):
+    """argparse type: a finite number > 0 (no nan, no inf)."""
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise ValueError(text)
+    return value
+
+
+def seed(text):
+    """argparse type: a random seed, 0 <= seed < 2^32 (what NumPy's global seed accepts)."""
+    value = int(text)
+    if not 0 <= value < 2**32:
+        raise ValueError(text)
+    return value
+
+
 positive_int.__name__ = "positive integer"
 non_negative_int.__name__ = "non-negative integer"
+positive_float.__name__ = "positive number"
+seed.__name__ = "seed (0 to 2^32 - 1)"

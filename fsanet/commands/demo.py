@@ -1,10 +1,12 @@
 """Head pose on images, folders, videos or a webcam: faces detected and tracked, axes and angles drawn.
 
 Without inputs it runs on a built-in photo (scikit-image's public-domain astronaut) and writes
-out/astronaut_pose.jpg. ``--data out.csv`` (or ``.jsonl``) records every face of every frame (track ID,
-box, angles, rotation matrix, the fusion members' spread; smoothed angles with ``--smooth``), row by
-row as frames finish; ``fsanet plot out.csv`` draws them. Exit status: 0 done, 1 some image had no
-face, 2 an input, output, model or detector that cannot be used.
+out/astronaut_pose.jpg. --output is a folder (results named <input>_pose.jpg / .mp4), or a file name
+when there is one image or video input. --data out.csv (or .jsonl) records every face of every frame
+(track ID, box, angles, rotation matrix, the fusion members' spread; smoothed angles with --smooth),
+row by row as frames finish; `fsanet plot out.csv` draws them. Exit status: 0 done, 1 some image had
+no face, 2 an input, output, model or detector that cannot be used (the other inputs are still
+processed).
 """
 
 from __future__ import annotations
@@ -16,9 +18,8 @@ from fsanet.commands import non_negative_int, positive_int
 from fsanet.backends import BACKENDS
 from fsanet.detectors import DETECTORS
 from fsanet.pose import DRAWINGS
+from fsanet.protocols import PROTOCOLS
 from fsanet.records import SUFFIXES
-
-
 
 
 def data_file(text):
@@ -40,7 +41,8 @@ def add_arguments(parser):
     parser.add_argument("--model", default="fusion",
                         help="any model spec: released name or alias, fusion, fusion:a,b,c, .keras, "
                              "authors' .h5, or an exported .onnx / .tflite / SavedModel (default: fusion)")
-    parser.add_argument("--protocol", default="300W_LP", help="300W_LP (default) or BIWI weights")
+    parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default="300W_LP",
+                        help="whose released weights: 300W_LP (default) or BIWI")
     parser.add_argument("--backend", choices=BACKENDS,
                         help="pose runtime (default: the fastest whose conversion matches Keras)")
     parser.add_argument("--detector", choices=list(DETECTORS),
@@ -62,57 +64,81 @@ def add_arguments(parser):
     parser.add_argument("--no-display", action="store_true", help="never open a window")
 
 
+def output_for(source, output: Path, several: bool) -> Path:
+    """The file a source's result is written to (for a folder input: the folder its images go in),
+    checked now, before the model loads."""
+    from fsanet.images import IMAGE_SUFFIXES
+    from fsanet.io import OutputError, check_output
+    from fsanet.video import VIDEO_SUFFIXES
+    names_file = bool(output.suffix) and not output.is_dir()
+    if names_file and (several or source.kind == "folder"):
+        raise OutputError(f"--output {output}: names one file, but {'several inputs' if several else 'a folder'} "
+                          "give several results; name a folder")
+    if source.kind == "folder":
+        return check_output(output, "--output", folder=True)
+    still = source.kind == "image"
+    target = output if names_file else output / f"{source.name}_pose{'.jpg' if still else '.mp4'}"
+    return check_output(target, "--output", suffixes=IMAGE_SUFFIXES if still else VIDEO_SUFFIXES)
+
+
 def run(args) -> int:
     import cv2
     import numpy as np
 
     from fsanet.annotate import PoseAnnotator, run_source
     from fsanet.detectors import default_detector, make_detector
+    from fsanet.errors import FSANetError
     from fsanet.inference import PosePredictor, configure_cpu_threads
+    from fsanet.io import check_output
     from fsanet.model_spec import resolve_model
     from fsanet.models import FSANet, SSRNetMD
     from fsanet.records import RecordWriter
     from fsanet.smoothing import PoseSmoother
     from fsanet.video import InputError, Source, display_available
 
-    status, sources = 0, []
-    for spec in args.inputs + args.input or [None]:  # every input is checked before the model loads
+    status, sources, specs = 0, [], args.inputs + args.input or [None]
+    for spec in specs:  # every input and output is checked before the model loads
         try:
             sources.append(Source(spec))
         except InputError as e:
             print(f"error: {e}", file=sys.stderr)
             status = 2
+    outputs = [None if args.no_video else output_for(source, args.output, len(specs) > 1) for source in sources]
+    if args.data is not None:
+        check_output(args.data, "--data", suffixes=SUFFIXES)
     if not sources:
         return status
     try:
         configure_cpu_threads()
     except RuntimeError:
         pass  # TensorFlow already runs in this process (called from Python): keep its thread pools
+    detectors = {}  # first: a missing package is named before the model loads
+    for source in sources:
+        name = args.detector or default_detector(source.kind)
+        if name not in detectors:
+            detectors[name] = make_detector(name)
     model = resolve_model(args.model, args.protocol, exported=True)
     predictor = PosePredictor(model, normalize=True, backend=args.backend)
     predictor.predict_members([np.zeros((64, 64, 3), np.uint8)])  # TF optimises the graph on its
     # first call (about a second): done here, before the frames and their FPS clock start
-    detectors = {}
     show = not args.no_display and display_available()
-    single = len(sources) == 1 and status == 0
     data = None
     if args.data is not None:
         data = RecordWriter(args.data, spread=not isinstance(model, (FSANet, SSRNetMD)), smoothed=args.smooth)
     try:
-        for source in sources:
+        for source, output in zip(sources, outputs):
             try:
                 every = args.every if source.kind in ("video", "camera") else 1
-                name = args.detector or default_detector(source.kind)
-                if name not in detectors:
-                    detectors[name] = make_detector(name)
-                annotator = PoseAnnotator(detectors[name], predictor, every, args.detection_width,
+                detector = detectors[args.detector or default_detector(source.kind)]
+                annotator = PoseAnnotator(detector, predictor, every, args.detection_width,
                                           smoother=PoseSmoother() if args.smooth else None, style=args.style)
-                output = args.output if single or not args.output.suffix else args.output.parent
-                summary = run_source(source, annotator, None if args.no_video else output, show, data=data)
-            except InputError as e:
+                summary = run_source(source, annotator, output, show, data=data)
+            except FSANetError as e:  # this input fails; the others go on
                 print(f"error: {e}", file=sys.stderr)
                 status = 2
                 continue
+            if source.failed:
+                status = 2
             if source.kind in ("video", "camera") and summary["frames"]:
                 fps = summary["frames"] / summary["seconds"]
                 print(f"{source.name}: {summary['frames']} frames at {fps:.1f} FPS; faces in "

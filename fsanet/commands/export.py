@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fsanet.exports import FORMATS, SUFFIXES
+from fsanet.protocols import PROTOCOLS
 
 
 def add_arguments(parser):
@@ -24,7 +25,8 @@ def add_arguments(parser):
     parser.add_argument("--format", required=True, choices=FORMATS)
     parser.add_argument("--output", required=True, type=Path,
                         help="the file (.onnx, .tflite) or folder (savedmodel) to write")
-    parser.add_argument("--protocol", default="300W_LP", help="300W_LP (default) or BIWI weights")
+    parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default="300W_LP",
+                        help="whose released weights: 300W_LP (default) or BIWI")
     parser.add_argument("--int8", nargs="?", const="synthetic", metavar="CROPS",
                         help="litert only: quantise to int8, calibrating on 'synthetic' heads "
                              "(the default) or a folder of face-crop images")
@@ -35,6 +37,7 @@ def run(args) -> int:
     import numpy as np
 
     from fsanet.exports import ExportError, export, representative_crops, source_metadata
+    from fsanet.io import check_output
     from fsanet.model_spec import resolve_model
 
     suffix = SUFFIXES[args.format]
@@ -42,6 +45,7 @@ def run(args) -> int:
         raise ExportError(f"--output {args.output}: {args.format} files end in {suffix}")
     if not suffix and args.output.suffix in (".onnx", ".tflite"):
         raise ExportError(f"--output {args.output}: a SavedModel is a folder; drop the suffix")
+    check_output(args.output, "--output", folder=not suffix)
     model = resolve_model(args.model, args.protocol)
     export(model, args.output, args.format, metadata=source_metadata(args.model, args.protocol),
            int8=args.int8)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fsanet.protocols import PROTOCOLS
+
 
 def add_arguments(parser):
     parser.add_argument("--image", help="a face image (default: the built-in astronaut photo)")
@@ -16,20 +18,20 @@ def add_arguments(parser):
     parser.add_argument("--output", type=Path, default=Path("out/figure5.png"))
     parser.add_argument("--models", nargs="+", default=["capsule", "var_capsule"],
                         help="model specs with a scoring function (default: capsule var_capsule)")
-    parser.add_argument("--protocol", default="300W_LP")
+    parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default="300W_LP")
 
 
-def _face_crop(image, is_crop):
+def _face_crop(image, is_crop, name):
     import cv2
 
     from fsanet.crop import IMAGE_SIZE, crop_and_resize, detection_box
     from fsanet.detectors import MTCNNDetector
-    from fsanet.video import InputError
+    from fsanet.errors import NothingFoundError
     if is_crop:
         return cv2.resize(image, (IMAGE_SIZE, IMAGE_SIZE))
     faces = MTCNNDetector()(image)
     if not faces:
-        raise InputError("no face found (pass --crop if the image is already a face crop)")
+        raise NothingFoundError(f"{name}: no face found (pass --crop if the image is already a face crop)")
     height, width = image.shape[:2]
     best = max(faces, key=lambda f: f.box[2] * f.box[3])
     return crop_and_resize(image, detection_box(best.box, width, height))
@@ -38,13 +40,16 @@ def _face_crop(image, is_crop):
 def run(args) -> int:
     import numpy as np
 
+    from fsanet.images import IMAGE_SUFFIXES, read_image
+    from fsanet.io import check_output
     from fsanet.model_spec import resolve_model
     from fsanet.structure_maps import fine_grained_structure_maps, heatmap_panel
-    from fsanet.video import default_image, read_image, write_image
+    from fsanet.video import default_image, write_image
+    check_output(args.output, "--output", suffixes=IMAGE_SUFFIXES)
     image = read_image(args.image) if args.image else default_image()
-    crop = _face_crop(image, args.crop)
-    panels = [heatmap_panel(crop, fine_grained_structure_maps(resolve_model(m, args.protocol), crop))
-              for m in args.models]
+    models = [resolve_model(m, args.protocol) for m in args.models]  # a bad spec is named before detection
+    crop = _face_crop(image, args.crop, args.image or "the built-in photo")
+    panels = [heatmap_panel(crop, fine_grained_structure_maps(model, crop)) for model in models]
     gap = np.full((8, panels[0].shape[1], 3), 255, np.uint8)
     write_image(args.output, np.vstack([p for panel in panels for p in (panel, gap)][:-1]))
     print(f"wrote {args.output}: models {', '.join(args.models)}, rows = stages 1-3")

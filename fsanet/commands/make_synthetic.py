@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fsanet.commands import positive_int
+from fsanet.commands import positive_int, seed
 
 USES_TENSORFLOW = False
 
@@ -15,12 +15,14 @@ USES_TENSORFLOW = False
 def add_arguments(parser):
     parser.add_argument("--output", required=True, type=Path)
     parser.add_argument("--count", type=positive_int, default=4000)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed, default=0)
 
 
 def run(args) -> int:
     from fsanet.data import write_pose_npz
+    from fsanet.io import check_output
     from fsanet.synthetic import synthetic_dataset
+    check_output(args.output, "--output")
     images, poses = synthetic_dataset(args.count, args.seed, progress=True)
     write_pose_npz(args.output, images, poses)
     print(f"wrote {args.output}: {args.count} synthetic heads (seed {args.seed})")

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from fsanet.commands import positive_int
+from fsanet.commands import positive_int, seed
 
 
 def add_arguments(parser):
@@ -26,7 +26,7 @@ def add_arguments(parser):
     parser.add_argument("--input", required=True, type=Path, help="BIWI hpdb folder (01, 02, ... inside)")
     parser.add_argument("--output-dir", required=True, type=Path)
     parser.add_argument("--protocol", required=True, type=int, choices=sorted(FACE_RULES))
-    parser.add_argument("--seed", type=int, default=0, help="protocol 2: seed of the video split")
+    parser.add_argument("--seed", type=seed, default=0, help="protocol 2: seed of the video split")
     parser.add_argument("--train-videos", type=positive_int, default=TRAIN_VIDEOS,
                         help="protocol 2: videos in the training set (16 of 24: 70/30)")
     parser.add_argument("--split", type=Path, help="protocol 2: reuse this recorded BIWI_split.json")

@@ -5,8 +5,9 @@
     fsanet prepare-type1 --300w-lp 300W_LP --output-dir data   # the 8 splits at once
 
 Crops follow SPEC §5 exactly; all samples are kept (the ±99° filter is applied when loading). Bad
-samples are skipped and reported by name (--strict: stop at the first one). Whole-dataset runs skip
-splits whose npz already exists, so an interrupted run resumes.
+samples (a cut image, a malformed .mat, ...) are skipped and reported by name (--strict: stop at the
+first one). Whole-dataset runs skip splits whose npz already exists and reads back, so an
+interrupted run resumes.
 """
 
 from __future__ import annotations
@@ -32,12 +33,12 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from fsanet.data import DatasetError
+    from fsanet.errors import UsageError
     from fsanet.type1 import prepare, prepare_300w_lp
-    if args.input and not args.output:
-        raise DatasetError("--input needs --output")
-    if args.root_300w_lp and not args.output_dir:
-        raise DatasetError("--300w-lp needs --output-dir")
+    if args.input and (not args.output or args.output_dir):
+        raise UsageError("--input goes with --output (a file), not --output-dir")
+    if args.root_300w_lp and (not args.output_dir or args.output):
+        raise UsageError("--300w-lp goes with --output-dir (a folder), not --output")
     if args.input:
         summaries = {args.input.name: prepare(args.input, args.output, args.workers, args.strict,
                                               args.image_size)}
@@ -48,6 +49,8 @@ def run(args) -> int:
         if summary.get("existing"):
             print(f"{summary['output']}: already there, kept as is")
             continue
+        if summary.get("replaced"):
+            print(f"{summary['output']}: was unreadable, prepared again ({summary['replaced']})")
         print(f"{summary['output']}: kept {summary['kept']}, failed {len(summary['failed'])}; "
               f"{summary['outside_range']} kept samples lie outside ±99° (filtered when loading)")
         for name, why in summary["failed"]:

@@ -110,9 +110,13 @@ def _plan(args, preset):
 def run(args) -> int:
     from fsanet.baselines import evaluate_baseline, load_raw_test_set, make_baseline
     from fsanet.evaluation import evaluate, format_table, load_preset, load_test_set
-    from fsanet.io import write_json
+    from fsanet.io import check_output, write_json
     from fsanet.model_spec import resolve_model
     from fsanet.protocols import PROTOCOLS
+    if args.json:
+        check_output(args.json, "--json")
+    if args.plot:
+        check_output(args.plot, "--plot", folder=True)
     preset = load_preset(args.preset) if args.preset else {}
     networks, baselines, tests, raw, not_run = _plan(args, preset)
     protocol = args.protocol or preset.get("protocol", "300W_LP")

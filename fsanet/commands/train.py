@@ -14,6 +14,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from fsanet.commands import positive_float, positive_int, seed
+
 
 def _strategy(name):
     import tensorflow as tf
@@ -26,10 +28,10 @@ def add_arguments(parser):
     parser.add_argument("--output-dir", type=Path, default=Path("runs"))
     parser.add_argument("--resume", action="store_true", help="continue the interrupted run(s)")
     parser.add_argument("--init", help="fine-tune from: 'authors' (released weights), an .h5 or a .keras")
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--learning-rate", type=float)
-    parser.add_argument("--seed", type=int)
+    parser.add_argument("--epochs", type=positive_int)
+    parser.add_argument("--batch-size", type=positive_int)
+    parser.add_argument("--learning-rate", type=positive_float)
+    parser.add_argument("--seed", type=seed)
     parser.add_argument("--no-augmentation", dest="augmentation", action="store_false", default=None)
     parser.add_argument("--train", nargs="+", help="training npz files (relative to --data-dir)")
     parser.add_argument("--validation", nargs="+", help="validation npz files")
@@ -42,7 +44,9 @@ def add_arguments(parser):
 
 def run(args) -> int:
     from fsanet.config import load_config
+    from fsanet.io import check_output
     from fsanet.training import train
+    check_output(args.output_dir, "--output-dir", folder=True)
     overrides = {"init": args.init, "training.epochs": args.epochs, "training.batch_size": args.batch_size,
                  "training.learning_rate": args.learning_rate, "training.seed": args.seed,
                  "training.augmentation": args.augmentation, "data.train": args.train,
