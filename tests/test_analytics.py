@@ -2,7 +2,6 @@
 photo of several people and on a made-up video of two faces crossing; smoothing of a still face; a
 data file that survives an interrupted run; the plot of a real run."""
 
-import os
 import signal
 import subprocess
 import sys
