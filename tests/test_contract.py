@@ -79,6 +79,7 @@ COMMAND_CASES = {
              ["--models", "capsule", "--test", "MISSING", "--json", "OUT"]),
     "export": (["capsule", "--format", "onnx", "--output", "OUT"], "file", ".onnx",
                ["MISSING", "--format", "onnx", "--output", "OUT"]),
+    "plot": (["MISSING", "--output", "OUT"], "file", ".png", ["MISSING", "--output", "OUT"]),
 }
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from fsanet.commands import plot
+from fsanet.io import OutputError
 from fsanet.pose import cube_corners, draw_axes, draw_cube, pose_from_rotation, rotation_from_pose
 from fsanet.records import FaceRecord, RecordError, RecordWriter, read_records
 
@@ -111,6 +112,6 @@ def test_plot_errors_name_the_file(tmp_path):
     data = tmp_path / "one.jsonl"
     with RecordWriter(data) as writer:
         writer.write_frame(_records(0))
-    with pytest.raises(RecordError, match="x.jpg: --output must end in .png"):
+    with pytest.raises(OutputError, match="x.jpg: unknown extension '.jpg'; use one of .png"):
         _plot(data, tmp_path / "x.jpg")
     assert not (tmp_path / "x.jpg").exists()
