@@ -39,7 +39,8 @@ class LongWorkStarted(BaseException):
 
 LONG_WORK = ["fsanet.detectors.make_detector", "fsanet.synthetic.synthetic_dataset",
              "fsanet.type1.worker_pool", "fsanet.biwi_prepare.worker_pool", "fsanet.biwi_prepare._init_worker",
-             "fsanet.training.training_data", "fsanet.training.initial_model", "fsanet.evaluation.evaluate"]
+             "fsanet.training.training_data", "fsanet.training.initial_model", "fsanet.evaluation.evaluate",
+             "fsanet.commands.plot.plot_tracks"]
 
 
 @pytest.fixture
@@ -79,12 +80,12 @@ COMMAND_CASES = {
              ["--models", "capsule", "--test", "MISSING", "--json", "OUT"]),
     "export": (["capsule", "--format", "onnx", "--output", "OUT"], "file", ".onnx",
                ["MISSING", "--format", "onnx", "--output", "OUT"]),
-    "plot": (["MISSING", "--output", "OUT"], "file", ".png", ["MISSING", "--output", "OUT"]),
+    "plot": (["data.csv", "--output", "OUT"], "file", ".png", ["MISSING.csv", "--output", "OUT"]),
 }
 
 
 def _args(command, tmp_path, out, which=0):
-    return [str(out) if a == "OUT" else str(tmp_path / "missing.file") if a == "MISSING" else a
+    return [str(out) if a == "OUT" else str(tmp_path / "missing.file") + a[7:] if a.startswith("MISSING") else a
             for a in COMMAND_CASES[command][which]]
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from fsanet.commands import plot
+from fsanet.errors import NothingFoundError
 from fsanet.io import OutputError
 from fsanet.pose import cube_corners, draw_axes, draw_cube, pose_from_rotation, rotation_from_pose
 from fsanet.records import FaceRecord, RecordError, RecordWriter, read_records
@@ -107,7 +108,7 @@ def test_plot_command_draws_each_track(tmp_path, capsys, smoothed):
 def test_plot_errors_name_the_file(tmp_path):
     empty = tmp_path / "empty.csv"
     RecordWriter(empty).close()
-    with pytest.raises(RecordError, match="empty.csv: no face"):
+    with pytest.raises(NothingFoundError, match="empty.csv: no face"):  # exit status 1: nothing found
         _plot(empty)
     data = tmp_path / "one.jsonl"
     with RecordWriter(data) as writer:

@@ -22,12 +22,13 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
+    from fsanet.errors import NothingFoundError
     from fsanet.io import check_output
-    from fsanet.records import RecordError, read_records
+    from fsanet.records import read_records
     output = check_output(args.output or args.data.with_suffix(".png"), "--output", suffixes={".png"})
     rows = read_records(args.data)
     if not rows:
-        raise RecordError(f"{args.data}: no face in this data file, nothing to plot")
+        raise NothingFoundError(f"{args.data}: no face in this data file, nothing to plot")
     plot_tracks(rows, output, args.title or args.data.name)
     print(f"{len(rows)} records of {len({r['track'] for r in rows})} track(s) plotted to {output}")
     return 0
