@@ -75,24 +75,20 @@ class PosePredictor:
     ``backend`` is ``"keras"``, ``"onnxruntime"`` or ``"litert"`` (``fsanet.backends``); None takes the
     fastest one whose converted file matches the Keras model (converted once and cached).
 
-    A fusion runs as its members, each on the backend, and averages them (what its ``Average``
-    layer computes): the members' outputs then come with every prediction at no extra cost
-    (``predict_members``), and their disagreement is an uncertainty estimate.
+    ``predict_members`` also gives a fusion's members' outputs (their disagreement is an
+    uncertainty estimate): the members then run one by one on the same backend (converted on first
+    use) and are averaged, which is what the fusion's ``Average`` layer computes.
     """
 
     def __init__(self, model, normalize=False, backend=None, value_range=None):
         self.model = model
         self.normalize, self.value_range = normalize, value_range
         self.image_size = model.input_shape[1]
-        members = ([layer for layer in model.layers if isinstance(layer, (FSANet, SSRNetMD))]
-                   if isinstance(model, keras.Model) and not isinstance(model, (FSANet, SSRNetMD)) else [])
-        if members:
-            self.backend, first = select_runner(members[0], backend)
-            self._members = [first] + [select_runner(m, self.backend)[1] for m in members[1:]]
-        else:
-            self.backend, forward = select_runner(model, backend)
-            self._members = None
-            self._forward = forward
+        self.backend, self._forward = select_runner(model, backend)
+        self._member_models = ([layer for layer in model.layers if isinstance(layer, (FSANet, SSRNetMD))]
+                               if isinstance(model, keras.Model) and not isinstance(model, (FSANet, SSRNetMD))
+                               else [])
+        self._members = None
 
     def prepare(self, crops) -> np.ndarray:
         """(N, S, S, 3) float32 network input from one crop or a sequence / array of crops."""
@@ -108,21 +104,23 @@ class PosePredictor:
         """(N, 3) angles for an already prepared float32 batch."""
         return self._predict(batch)[0]
 
-    def _predict(self, batch):
+    def _predict(self, batch, members=False):
         """(angles (N, 3), members (N, M, 3) or None) of a prepared batch."""
         batch = np.asarray(batch, np.float32)
         if len(batch) == 0:
             return np.empty((0, 3), np.float32), None
-        if self._members is None:
+        if not (members and self._member_models):
             return np.asarray(self._forward(batch)), None
-        members = np.stack([np.asarray(forward(batch)) for forward in self._members], axis=1)
-        return members.mean(axis=1, dtype=np.float32), members
+        if self._members is None:
+            self._members = [select_runner(m, self.backend)[1] for m in self._member_models]
+        outputs = np.stack([np.asarray(forward(batch)) for forward in self._members], axis=1)
+        return outputs.mean(axis=1, dtype=np.float32), outputs
 
     def predict_members(self, crops):
-        """(angles, members) for a sequence of crops: the (N, 3) output, exactly as ``__call__``
-        gives it, and a fusion's (N, M, 3) member outputs from the same pass (None for a single
-        model)."""
-        return self._predict(self.prepare(list(crops)))
+        """(angles, members) for a sequence of crops: the (N, 3) angles and a fusion's (N, M, 3)
+        member outputs from the same pass (None for a single model). The angles are the members'
+        mean: ``__call__``'s output to float32 rounding (about 1e-5 degrees)."""
+        return self._predict(self.prepare(list(crops)), members=True)
 
     def __call__(self, crops) -> np.ndarray:
         """(3,) for one crop, (N, 3) for several; columns are yaw, pitch, roll."""
