@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "1.0.0"
+__version__ = "1.1.0"
 
 _PUBLIC = {
     "ALIASES": "fsanet.variants", "FUSIONS": "fsanet.variants", "VARIANTS": "fsanet.variants",

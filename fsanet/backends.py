@@ -3,8 +3,9 @@ TensorFlow (SavedModel).
 
 A runner is a callable from a float32 (N, 64, 64, 3) batch to (N, 3) angles (NumPy). Backends for a
 Keras model (``BACKENDS``): ``keras`` runs it directly; ``onnxruntime`` and ``litert`` convert it once
-(``fsanet.exports``) into the cache, ``<cache>/exports/<model_digest>/<name>.<suffix>``, keyed by the
-SHA-256 of the model's architecture and weights, and every time a runner opens such a file it is
+(``fsanet.exports``) into the cache, ``<cache>/exports/<version>/<model_digest>/<name>.<suffix>``,
+keyed by the project version (which fixes the exported inference form) and the SHA-256 of the model's
+architecture and weights, and every time a runner opens such a file it is
 checked against the Keras model on ``check_inputs()`` at batch 1 and 4 (max |difference|
 <= ``PARITY_DEGREES``): a file that fails is deleted and never used.
 
@@ -32,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+import fsanet
 from fsanet.exports import SUFFIXES, ExportError, export, model_digest, read_metadata
 from fsanet.runtime import native_stderr_captured
 
@@ -218,6 +220,15 @@ class ExportedModel:
         return self.runner(np.asarray(images, np.float32))
 
 
+def export_cache_path(model, backend, cache_dir=None) -> Path:
+    """Where ``backend``'s conversion of ``model`` is cached (see the module docstring)."""
+    if cache_dir is None:
+        from fsanet.pretrained import default_cache_dir
+        cache_dir = default_cache_dir()
+    return (Path(cache_dir) / "exports" / fsanet.__version__ / model_digest(model) /
+            f"{model.name}{SUFFIXES[FORMAT_OF[backend]]}")
+
+
 def converted_runner(model, backend, cache_dir=None):
     """A runner of ``model`` under ``backend``, converting it into the cache on first use and
     checking the file against the model every time it is opened (see the module docstring)."""
@@ -225,11 +236,7 @@ def converted_runner(model, backend, cache_dir=None):
         return KerasRunner(model)
     if backend not in FORMAT_OF:
         raise ExportError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
-    if cache_dir is None:
-        from fsanet.pretrained import default_cache_dir
-        cache_dir = default_cache_dir()
-    path = (Path(cache_dir) / "exports" / model_digest(model) /
-            f"{model.name}{SUFFIXES[FORMAT_OF[backend]]}")
+    path = export_cache_path(model, backend, cache_dir)
     if not path.exists():
         print(f"converting {model.name} for {backend} once (cached in {path.parent})", file=sys.stderr)
         try:

@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from fsanet.images import face_crops
-from fsanet.models import FSANet, SSRNetMD, backbone_blocks, build_fusion
+from fsanet.models import FIRST_CONVS, FSANet, SSRNetMD, backbone_blocks, build_fusion
 from fsanet.pose import ANGLES
 from fsanet.backends import select_runner
 
@@ -29,11 +29,14 @@ def configure_cpu_threads(intra_op=1, inter_op=2):
 
 
 def fold_batch_norm(model) -> keras.Model:
-    """The same network with each BatchNorm folded into the separable conv before it.
+    """The inference form of a model (``fsanet.models.two_streams(batch_norm=False)``): the same
+    function, with each BatchNorm folded into the separable conv before it and block 1's separable
+    conv composed into one dense 3x3 conv.
 
     y = gamma (conv(x) + b - mean) / sqrt(var + eps) + beta is again a conv: the pointwise kernel is
-    scaled per output channel and the bias shifted. Outputs agree to float32 rounding (about 1e-5
-    degrees); the graph loses 28 elementwise ops, which matters at batch 1. Fusions fold each member.
+    scaled per output channel and the bias shifted. Depthwise then pointwise, with nothing between,
+    is one conv whose kernel is their product, K[i, j, c, o] = D[i, j, c] P[c, o]. Outputs agree to
+    float32 rounding (about 1e-5 degrees). Fusions fold each member.
     """
     if not isinstance(model, (FSANet, SSRNetMD)):
         members = [layer for layer in model.layers if isinstance(layer, (FSANet, SSRNetMD))]
@@ -43,16 +46,23 @@ def fold_batch_norm(model) -> keras.Model:
         return build_fusion([fold_batch_norm(m) for m in members], name=model.name)
     config = dict(model.get_config(), batch_norm=False)
     folded = type(model).from_config(config)
+    source = {layer.name for layer in model.layers}
     for layer in folded.layers:
-        if layer.weights:
+        if layer.weights and layer.name in source:
             layer.set_weights(model.get_layer(layer.name).get_weights())
     for sepconv, batch_norm in backbone_blocks():
         bn = model.get_layer(batch_norm)
-        depthwise, pointwise, bias = model.get_layer(sepconv).get_weights()
+        depthwise, pointwise, bias = (w.astype(np.float64) for w in model.get_layer(sepconv).get_weights())
         gamma, beta, mean, variance = (w.astype(np.float64) for w in bn.get_weights())
         scale = gamma / np.sqrt(variance + bn.epsilon)
-        folded.get_layer(sepconv).set_weights([depthwise, (pointwise * scale).astype(np.float32),
-                                               ((bias - mean) * scale + beta).astype(np.float32)])
+        pointwise, bias = pointwise * scale, (bias - mean) * scale + beta
+        if sepconv in FIRST_CONVS:
+            kernel = depthwise[:, :, :, 0, None] * pointwise[0, 0][None, None]
+            folded.get_layer(FIRST_CONVS[sepconv]).set_weights(
+                [kernel.astype(np.float32), bias.astype(np.float32)])
+        else:
+            folded.get_layer(sepconv).set_weights([depthwise.astype(np.float32),
+                                                   pointwise.astype(np.float32), bias.astype(np.float32)])
     return folded
 
 
@@ -84,11 +94,18 @@ class PosePredictor:
         self.model = model
         self.normalize, self.value_range = normalize, value_range
         self.image_size = model.input_shape[1]
-        self.backend, self._forward = select_runner(model, backend)
         self._member_models = ([layer for layer in model.layers if isinstance(layer, (FSANet, SSRNetMD))]
                                if isinstance(model, keras.Model) and not isinstance(model, (FSANet, SSRNetMD))
                                else [])
-        self._members = None
+        # A fusion converts lazily: the fused network on the first plain call, the members on the
+        # first predict_members (the demo's path), so no run converts what it never uses. The
+        # backend is chosen now, on the first member, so that a bad backend fails here.
+        self._forward = self._members = None
+        if self._member_models:
+            self.backend, first = select_runner(self._member_models[0], backend)
+            self._members = [first] + [None] * (len(self._member_models) - 1)
+        else:
+            self.backend, self._forward = select_runner(model, backend)
 
     def prepare(self, crops) -> np.ndarray:
         """(N, S, S, 3) float32 network input from one crop or a sequence / array of crops."""
@@ -110,9 +127,11 @@ class PosePredictor:
         if len(batch) == 0:
             return np.empty((0, 3), np.float32), None
         if not (members and self._member_models):
+            if self._forward is None:
+                self._forward = select_runner(self.model, self.backend)[1]
             return np.asarray(self._forward(batch)), None
-        if self._members is None:
-            self._members = [select_runner(m, self.backend)[1] for m in self._member_models]
+        self._members = [forward or select_runner(model, self.backend)[1]
+                         for forward, model in zip(self._members, self._member_models)]
         outputs = np.stack([np.asarray(forward(batch)) for forward in self._members], axis=1)
         return outputs.mean(axis=1, dtype=np.float32), outputs
 

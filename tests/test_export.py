@@ -20,7 +20,7 @@ import fsanet
 from fsanet import backends
 from fsanet.backends import ExportedModel, converted_runner, select_runner
 from fsanet.cli import run_command
-from fsanet.exports import SUFFIXES, ExportError, export, model_digest, read_metadata, source_metadata
+from fsanet.exports import SUFFIXES, ExportError, export, read_metadata, source_metadata
 from fsanet.inference import PosePredictor
 from fsanet.model_spec import ModelSpecError, resolve_model
 from fsanet.pretrained import find_checkpoint
@@ -213,8 +213,8 @@ def test_predictor_backends_agree(backend, pretrained, aflw_samples, cache_dir, 
     predictor = PosePredictor(pretrained("capsule"), backend=backend)
     assert predictor.backend == backend
     if backend != "keras":  # converted once into the cache, keyed by the model's digest
-        suffix = SUFFIXES[backends.FORMAT_OF[backend]]
-        assert (cache_dir / "exports" / model_digest(pretrained("capsule")) / f"capsule{suffix}").is_file()
+        cached = backends.export_cache_path(pretrained("capsule"), backend)
+        assert cached.is_file() and cached.is_relative_to(cache_dir)
         PosePredictor(pretrained("capsule"), backend=backend)
         assert capsys.readouterr().err.count("converting capsule") <= 1
     expected = np.asarray(pretrained("capsule")(crops.astype(np.float32)))
@@ -227,7 +227,7 @@ def test_predictor_backends_agree(backend, pretrained, aflw_samples, cache_dir, 
 
 def test_default_backend_is_the_first_that_matches(pretrained, exported, tmp_path, capsys):
     model = pretrained("capsule")
-    folder = tmp_path / "exports" / model_digest(model)
+    folder = backends.export_cache_path(model, "litert", tmp_path).parent
     folder.mkdir(parents=True)
     for format in ("litert", "onnx"):
         (folder / f"capsule{SUFFIXES[format]}").write_bytes(exported("capsule", format).read_bytes())

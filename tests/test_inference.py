@@ -5,6 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
+from fsanet.backends import export_cache_path
 from fsanet.images import ImageError
 from fsanet.inference import PosePredictor, minmax_normalize
 
@@ -80,11 +81,15 @@ def test_as_dict_names_angles():
     assert PosePredictor.as_dict([1, 2, 3]) == {"yaw": 1.0, "pitch": 2.0, "roll": 3.0}
 
 
-def test_fusion_members_come_from_the_same_pass(pretrained, aflw_samples):
+def test_fusion_members_come_from_the_same_pass(pretrained, aflw_samples, cache_dir):
     crops = list(aflw_samples[0][:4])
     fusion = PosePredictor(pretrained("fusion"))
+    fused_file = export_cache_path(pretrained("fusion"), fusion.backend)
+    fused_file.unlink(missing_ok=True)  # in case an earlier test converted it
     angles, members = fusion.predict_members(crops)
+    assert not fused_file.exists()  # the members' pass never converts the fused network
     np.testing.assert_allclose(angles, fusion(crops), atol=1e-4)  # the default output, to rounding
+    assert fused_file.is_file()  # converted on that first plain call
     assert members.shape == (4, 3, 3)
     np.testing.assert_allclose(members.mean(axis=1), angles, atol=1e-4)
     for i, name in enumerate(("capsule", "var_capsule", "noS_capsule")):  # in the fusion's order

@@ -6,6 +6,7 @@ import pytest
 
 import fsanet
 from fsanet.inference import fold_batch_norm
+from fsanet.models import FIRST_CONVS
 
 SPEC_PARAMETERS = {"capsule": 238_471, "var_capsule": 238_406, "noS_capsule": 694_563,
                    "metric": 175_046, "netvlad": 183_562, "ssrnet_md": 233_619}
@@ -73,14 +74,23 @@ def test_keras_file_round_trip_is_exact(name, tmp_path):
     np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(model(x)))
 
 
-def test_fold_batch_norm_keeps_outputs():
-    model = fsanet.build_model("ssrnet_md")
+@pytest.mark.parametrize("name", ["ssrnet_md", "capsule"])
+def test_inference_form_computes_the_same_function(name):
+    """fold_batch_norm: no BatchNorm, block 1 one dense 3x3 conv, max pooling before tanh."""
+    model = fsanet.build_model(name)
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             n = layer.moving_variance.shape[0]
             layer.moving_variance.assign(np.linspace(0.5, 2.0, n).astype("float32"))
             layer.gamma.assign(np.linspace(0.8, 1.3, n).astype("float32"))
+            layer.moving_mean.assign(np.linspace(-0.2, 0.3, n).astype("float32"))
     folded = fold_batch_norm(model)
     assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in folded.layers)
+    for sepconv, conv in FIRST_CONVS.items():
+        assert type(folded.get_layer(conv)) is keras.layers.Conv2D
+        assert sepconv not in {layer.name for layer in folded.layers}
+    names = [layer.name for layer in folded.layers]
+    assert names.index("s_pool1") < names.index("s_block1_tanh")
+    assert names.index("x_block1_relu") < names.index("x_pool1")
     x = np.random.default_rng(2).uniform(0, 255, (4, 64, 64, 3)).astype("float32")
     np.testing.assert_allclose(np.asarray(folded(x)), np.asarray(model(x)), atol=1e-3)
