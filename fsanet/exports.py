@@ -3,7 +3,8 @@
 One contract for every file: input ``image``, float32 (N, 64, 64, 3), BGR 0..255 (what the networks
 take: no normalisation inside); output ``pose``, float32 (N, 3), yaw / pitch / roll in degrees in the
 project's angle convention (``fsanet.pose``). N is dynamic. What is exported is the inference form of
-the network, BatchNorm folded into the convolutions (``fsanet.inference.fold_batch_norm``).
+the network (``fsanet.inference.fold_batch_norm``: BatchNorm folded into the convolutions, block 1 one
+dense 3x3 conv, max pooling before tanh), the same function to float32 rounding.
 
 Each file carries metadata, strings under ``variant``, ``protocol``, ``weights_sha256``,
 ``fsanet_version``, ``angle_convention``, ``input``, ``output`` (and ``quantization`` for int8): in ONNX
