@@ -10,12 +10,13 @@ checked against the Keras model on ``check_inputs()`` at batch 1 and 4 (max |dif
 <= ``PARITY_DEGREES``): a file that fails is deleted and never used.
 
 The default backend is the first of ``FASTEST_FIRST`` that converts and passes that check: an order
-measured once by ``benchmarks/inference.py`` (LiteRT leads at batch 1, about 0.3x the authors' graphs'
-time for the fusion, and ties with ONNX Runtime at batch 64), not re-timed at run time.
+measured by ``benchmarks/inference.py`` (LiteRT leads at batch 1 and at batch 64), not re-timed at run
+time.
 
-Threads: FSA-Net's ops are small, so splitting one op over cores costs about as much as it saves. Every
-runtime instance runs on one thread; up to ``SMALL_BATCH`` images run in the caller's thread (one thread
-was always fastest at batch 1), a larger batch is cut into chunks of ``SMALL_BATCH`` (their activations
+Threads: FSA-Net's ops are small, so splitting one op over cores gains little. Every runtime instance
+runs on one thread; up to ``SMALL_BATCH`` images run in the caller's thread (on an idle machine two
+threads are faster at batch 1, but a video pipeline needs the second core for decoding and encoding,
+and under load one thread was faster), a larger batch is cut into chunks of ``SMALL_BATCH`` (their activations
 stay in cache) that one worker per core runs side by side. At batch 64 this and one instance with an
 intra-op thread per core came within noise of each other on the shared 2-core machine. ONNX Runtime's idle
 threads would spin, stealing the core the rest of a pipeline (video decoding, face detection) needs:
@@ -60,7 +61,7 @@ def parity_difference(model, runner) -> float:
 
 
 class KerasRunner:
-    """One concrete ``tf.function`` of the BatchNorm-folded network, called directly:
+    """One concrete ``tf.function`` of the inference form (``fold_batch_norm``), called directly:
     ``model.predict`` costs tens of milliseconds of set-up per call and even the generic
     ``tf.function`` dispatch about a millisecond, more than the network itself at batch 1."""
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import warnings
+
 import cv2
 import keras
 import numpy as np
@@ -11,6 +14,7 @@ from fsanet.images import face_crops
 from fsanet.models import FIRST_CONVS, FSANet, SSRNetMD, backbone_blocks, build_fusion
 from fsanet.pose import ANGLES
 from fsanet.backends import select_runner
+from fsanet.exports import ExportError
 
 
 def configure_cpu_threads(intra_op=1, inter_op=2):
@@ -46,9 +50,8 @@ def fold_batch_norm(model) -> keras.Model:
         return build_fusion([fold_batch_norm(m) for m in members], name=model.name)
     config = dict(model.get_config(), batch_norm=False)
     folded = type(model).from_config(config)
-    source = {layer.name for layer in model.layers}
     for layer in folded.layers:
-        if layer.weights and layer.name in source:
+        if layer.weights and layer.name not in FIRST_CONVS.values():
             layer.set_weights(model.get_layer(layer.name).get_weights())
     for sepconv, batch_norm in backbone_blocks():
         bn = model.get_layer(batch_norm)
@@ -97,15 +100,30 @@ class PosePredictor:
         self._member_models = ([layer for layer in model.layers if isinstance(layer, (FSANet, SSRNetMD))]
                                if isinstance(model, keras.Model) and not isinstance(model, (FSANet, SSRNetMD))
                                else [])
-        # A fusion converts lazily: the fused network on the first plain call, the members on the
-        # first predict_members (the demo's path), so no run converts what it never uses. The
-        # backend is chosen now, on the first member, so that a bad backend fails here.
+        # A fusion converts lazily: the fused network on the first plain call, the other members on
+        # the first predict_members (the demo's path), so a run never converts the fused network it
+        # does not run. The first member converts now, which chooses the backend and makes a bad
+        # explicit backend fail here rather than mid-video.
+        self._requested_backend = backend
+        self._conversion_lock = threading.Lock()
         self._forward = self._members = None
         if self._member_models:
             self.backend, first = select_runner(self._member_models[0], backend)
             self._members = [first] + [None] * (len(self._member_models) - 1)
         else:
             self.backend, self._forward = select_runner(model, backend)
+
+    def _runner(self, model):
+        """A runner of ``model`` on this predictor's backend; where the backend was chosen
+        automatically and this network fails to convert on it, the next backend that works."""
+        try:
+            return select_runner(model, self.backend)[1]
+        except ExportError as e:
+            if self._requested_backend is not None:
+                raise
+            backend, runner = select_runner(model)
+            warnings.warn(f"{model.name} runs on {backend}: {e}")
+            return runner
 
     def prepare(self, crops) -> np.ndarray:
         """(N, S, S, 3) float32 network input from one crop or a sequence / array of crops."""
@@ -127,11 +145,13 @@ class PosePredictor:
         if len(batch) == 0:
             return np.empty((0, 3), np.float32), None
         if not (members and self._member_models):
-            if self._forward is None:
-                self._forward = select_runner(self.model, self.backend)[1]
+            with self._conversion_lock:
+                if self._forward is None:
+                    self._forward = self._runner(self.model)
             return np.asarray(self._forward(batch)), None
-        self._members = [forward or select_runner(model, self.backend)[1]
-                         for forward, model in zip(self._members, self._member_models)]
+        with self._conversion_lock:
+            self._members = [forward if forward is not None else self._runner(model)
+                             for forward, model in zip(self._members, self._member_models)]
         outputs = np.stack([np.asarray(forward(batch)) for forward in self._members], axis=1)
         return outputs.mean(axis=1, dtype=np.float32), outputs
 

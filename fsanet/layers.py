@@ -83,6 +83,8 @@ class CapsuleRouting(keras.layers.Layer):
     """
 
     def __init__(self, num_capsule=3, dim_capsule=16, routings=2, **kwargs):
+        if routings < 1:
+            raise ValueError(f"routings must be at least 1, got {routings}")
         super().__init__(**kwargs)
         self.num_capsule = num_capsule
         self.dim_capsule = dim_capsule

@@ -113,7 +113,8 @@ class FSANet(keras.Model):
             3 * 8 * 8 stage-map pixels for "uniform".
         m_dim: inner dimension of the mapping M_k and combination C.
         stage_num, lambda_d: soft stagewise regression settings.
-        batch_norm: False builds the inference form with BatchNorm folded into the convolutions.
+        batch_norm: False builds the inference form (``two_streams``) that
+            ``fsanet.inference.fold_batch_norm`` fills: the same function with less work.
     """
 
     def __init__(self, scoring="conv", aggregation="capsule", num_capsule=Variant.num_capsule,
@@ -204,7 +205,7 @@ class FSANet(keras.Model):
 @_register
 class SSRNetMD(keras.Model):
     """SSR-Net-MD (``ssrnet_mt``), the paper's baseline: the same two streams, then per stage
-    1x1 convs, 2x2 pooling, product, and dense SSR heads (SPEC §3)."""
+    1x1 convs, 2x2 pooling, product, and dense SSR heads (SPEC §3). ``batch_norm`` as in FSANet."""
 
     def __init__(self, stage_num=Variant.stage_num, lambda_d=Variant.lambda_d,
                  image_size=Variant.image_size, num_classes=3, batch_norm=True, **kwargs):

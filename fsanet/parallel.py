@@ -50,10 +50,15 @@ def worker_pool(workers, initializer=None, initargs=(), mp_context=None):
         yield pool
     except BaseException:
         processes = list((pool._processes or {}).values())  # no public way to stop workers before 3.14
+        manager = pool._executor_manager_thread  # shutdown() forgets it
         pool.shutdown(wait=False, cancel_futures=True)
         for process in processes:
             process.terminate()
         for process in processes:
             process.join(timeout=10)
+        # Let the pool's manager thread finish closing its wake-up pipe now: at interpreter exit
+        # Python 3.11 writes to that pipe and, racing a close, prints an "Exception ignored" traceback.
+        if manager is not None:
+            manager.join(timeout=10)
         raise
     pool.shutdown()

@@ -5,7 +5,9 @@ import cv2
 import numpy as np
 import pytest
 
+from fsanet import backends
 from fsanet.backends import export_cache_path
+from fsanet.exports import ExportError
 from fsanet.images import ImageError
 from fsanet.inference import PosePredictor, minmax_normalize
 
@@ -96,3 +98,22 @@ def test_fusion_members_come_from_the_same_pass(pretrained, aflw_samples, cache_
         np.testing.assert_allclose(members[:, i], PosePredictor(pretrained(name))(crops), atol=1e-3)
     single, none = PosePredictor(pretrained("capsule")).predict_members(crops)
     assert none is None and single.shape == (4, 3)
+
+
+def test_fusion_falls_back_when_its_fused_network_does_not_convert(pretrained, monkeypatch):
+    """The backend is chosen on the first member; a fused network that then fails on it runs on
+    the next backend that works (chosen automatically) or is an error (asked for)."""
+    def converted_runner(model, backend, cache_dir=None):
+        if model.name == "fusion" and backend == "litert":
+            raise ExportError("fusion: litert output differs from the Keras model")
+        value = {"litert": 1.0, "onnxruntime": 7.0}[backend]
+        return lambda batch: np.full((len(batch), 3), value, np.float32)
+    monkeypatch.setattr(backends, "converted_runner", converted_runner)
+    crops = np.zeros((2, 64, 64, 3), np.uint8)
+    predictor = PosePredictor(pretrained("fusion"))
+    assert predictor.backend == "litert"
+    with pytest.warns(UserWarning, match="fusion runs on onnxruntime"):
+        np.testing.assert_array_equal(predictor(crops), 7.0)
+    np.testing.assert_array_equal(predictor.predict_members(list(crops))[1], 1.0)  # members: litert
+    with pytest.raises(ExportError, match="differs"):
+        PosePredictor(pretrained("fusion"), backend="litert")(crops)
