@@ -25,9 +25,13 @@ spinning is turned off.
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures
+import contextlib
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import warnings
 from pathlib import Path
@@ -232,28 +236,61 @@ def export_cache_path(model, backend, cache_dir=None) -> Path:
 
 def converted_runner(model, backend, cache_dir=None):
     """A runner of ``model`` under ``backend``, converting it into the cache on first use and
-    checking the file against the model every time it is opened (see the module docstring)."""
+    checking the file against the model every time it is opened (see the module docstring). A
+    cached file that cannot be read or no longer matches is converted again; a cache folder that
+    cannot be written gives a conversion in a temporary folder, for this run only."""
     if backend == "keras":
         return KerasRunner(model)
     if backend not in FORMAT_OF:
         raise ExportError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
     path = export_cache_path(model, backend, cache_dir)
-    if not path.exists():
-        print(f"converting {model.name} for {backend} once (cached in {path.parent})", file=sys.stderr)
+    if path.exists():
         try:
-            export(model, path, FORMAT_OF[backend])
-        except ExportError:
-            raise
-        except Exception as e:  # converters raise many types; auto selection moves on
-            raise ExportError(f"converting {model.name} for {backend} failed: "
-                              f"{type(e).__name__}: {e}") from e
-    runner = _FILE_RUNNERS[backend](path)
-    difference = parity_difference(model, runner)
+            return _checked_runner(model, backend, path)
+        except ExportError as e:
+            print(f"{e}; converting again", file=sys.stderr)
+    path = _writable(path)
+    print(f"converting {model.name} for {backend} once (cached in {path.parent})", file=sys.stderr)
+    try:
+        export(model, path, FORMAT_OF[backend])
+    except ExportError:
+        raise
+    except Exception as e:  # converters raise many types; auto selection moves on
+        raise ExportError(f"converting {model.name} for {backend} failed: "
+                          f"{type(e).__name__}: {e}") from e
+    return _checked_runner(model, backend, path)
+
+
+def _checked_runner(model, backend, path):
+    """The runner of a converted file that matches ``model``; the file is removed otherwise."""
+    try:
+        runner = _FILE_RUNNERS[backend](path)
+        difference = parity_difference(model, runner)
+    except ExportError:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        raise
     if not difference <= PARITY_DEGREES:  # also refuses NaN
-        path.unlink()
+        with contextlib.suppress(OSError):
+            path.unlink()
         raise ExportError(f"{path}: {backend} output differs from the Keras model by "
                           f"{difference:.2g} degrees (> {PARITY_DEGREES}); file removed")
     return runner
+
+
+def _writable(path: Path) -> Path:
+    """``path`` if its folder can be written, else the same name in a temporary folder removed at
+    exit (a read-only cache must not stop a run)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent):
+            return path
+    except OSError as e:
+        folder = Path(tempfile.mkdtemp(prefix="fsanet-conversion-"))
+        atexit.register(shutil.rmtree, folder, True)
+        print(f"{path.parent}: the cache cannot be written ({e.strerror or e}); converting for this "
+              "run only", file=sys.stderr)
+        return folder / path.name
 
 
 def select_runner(model, backend=None, cache_dir=None):

@@ -36,6 +36,7 @@ import sys
 import tempfile
 import threading
 import traceback
+import warnings
 
 from fsanet.errors import FSANetError, UsageError
 
@@ -69,8 +70,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 @contextlib.contextmanager
-def _interrupts():
-    """While a command runs, Ctrl-C raises ``KeyboardInterrupt`` and SIGTERM ``Terminated``; and the
+def _interrupts(received):
+    """While a command runs, Ctrl-C raises ``KeyboardInterrupt`` and SIGTERM ``Terminated`` (each
+    signal is also appended to ``received``, for a library that turns it into an error); and the
     interrupt insists: a library may swallow it in a bare ``except:`` (Keras's shape code does while
     a model is built, and the command would then finish as if never interrupted), so it is raised
     again every second until the command has stopped. Only in the main thread, and only where no
@@ -89,6 +91,7 @@ def _interrupts():
     def interrupted(signum, frame):
         if stopped.is_set():  # a repeat that arrives while the command's with-block closes
             return
+        received.append(signum)
         if not insisting:
             insisting.append(threading.Thread(target=insist, args=(signum,), daemon=True))
             insisting[0].start()
@@ -143,36 +146,43 @@ def _save_traceback():
 
 def run_command(name, argv=None, prog=None) -> int:
     """Parse ``argv`` for command ``name``, run it, and turn every outcome into an exit status."""
+    received = []
     try:
-        with _interrupts():
+        with _interrupts(received):
             return _run(name, sys.argv[1:] if argv is None else argv, prog or f"fsanet {name}")
     except SystemExit as e:  # --help
         return e.code if isinstance(e.code, int) else (0 if e.code is None else EXIT_INTERNAL)
-    except FSANetError as e:
+    except KeyboardInterrupt as e:
+        return _stopped(isinstance(e, Terminated))
+    except Exception as e:  # noqa: BLE001  (the one place every failure becomes a status)
+        if received:  # the interrupt, turned into its own error by a library (TensorFlow's C++ does)
+            return _stopped(received[0] == signal.SIGTERM)
+        return _failure(e)
+
+
+def _stopped(terminated):
+    _forget_interrupt()
+    print("terminated" if terminated else "interrupted", file=sys.stderr)
+    return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+
+
+def _failure(e):
+    if isinstance(e, FSANetError):
         print(f"error: {e}", file=sys.stderr)
         return e.exit_status
-    except Terminated:
-        _forget_interrupt()
-        print("terminated", file=sys.stderr)
-        return EXIT_TERMINATED
-    except KeyboardInterrupt:
-        _forget_interrupt()
-        print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except BrokenPipeError:
+    if isinstance(e, BrokenPipeError):
         return 0
-    except OSError as e:  # the environment, not a bug: a full disk, a file that cannot be opened
+    if isinstance(e, OSError):  # the environment, not a bug: a full disk, a file that cannot be opened
         if e.filename is None and e.errno not in _NO_SPACE:
             return _internal_error(e)
         where = f"{e.filename}: " if e.filename is not None else ""
         print(f"error: {where}{e.strerror or e}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except MemoryError as e:
+    if isinstance(e, MemoryError):
         print(f"error: not enough memory{f' ({e})' if str(e) else ''}; try a smaller input or batch",
               file=sys.stderr)
         return EXIT_BAD_INPUT
-    except Exception as e:  # noqa: BLE001  (the one place internal errors are reported)
-        return _internal_error(e)
+    return _internal_error(e)
 
 
 def _forget_interrupt():
@@ -189,6 +199,10 @@ def _internal_error(e):
     return EXIT_INTERNAL
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def _run(name, argv, prog):
     from fsanet import runtime
     module = importlib.import_module(COMMANDS[name])
@@ -200,6 +214,8 @@ def _run(name, argv, prog):
     parser.add_argument("--verbose", action="store_true",
                         help="show TensorFlow's, CUDA's and OpenCV's own log lines")
     args = parser.parse_args(argv)
+    if not args.verbose:  # our own warnings (a backend falling back) as one line, not file:line + source
+        warnings.showwarning = _one_line_warning
     runtime.quiet_opencv(args.verbose)
     if getattr(module, "USES_TENSORFLOW", True):
         runtime.quiet_tensorflow(args.verbose)

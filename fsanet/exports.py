@@ -115,18 +115,26 @@ def representative_crops(source="synthetic", count=200) -> np.ndarray:
     return np.stack(crops).astype(np.float32)
 
 
-def export(model, path, format, metadata=None, int8=None) -> Path:
-    """Write ``model`` (any FSA-Net, SSR-Net-MD or fusion) to ``path`` in ``format`` (``FORMATS``).
+def export(model, path, format, metadata=None, int8=None, protocol="300W_LP") -> Path:
+    """Write ``model`` to ``path`` in ``format`` (``FORMATS``).
 
-    ``metadata`` overrides entries of ``default_metadata(model)`` (``source_metadata`` gives the
-    variant, protocol and source-weight SHA-256 of a model spec). ``int8`` (LiteRT only) quantises
+    ``model`` is any FSA-Net, SSR-Net-MD or fusion model, or a model spec (``fsanet.model_spec``:
+    a released name, fusion, ``.keras``, ``.h5``; ``protocol`` picks the released weights), whose
+    metadata then names its source (``source_metadata``: variant, protocol, the source weights'
+    SHA-256). For a model object the metadata has its name, no protocol and, as ``weights_sha256``,
+    ``model_digest(model)``; ``metadata`` overrides any entry. ``int8`` (LiteRT only) quantises
     weights and activations to int8 after calibrating on those crops (``representative_crops``);
     input and output stay float32. The file appears whole or not at all.
     """
     if format not in FORMATS:
         raise ExportError(f"unknown export format {format!r}; known: {', '.join(FORMATS)}")
+    check_replaceable(path, format)
     if int8 is not None and format != "litert":
         raise ExportError("int8 quantisation is available for the litert format only")
+    if isinstance(model, (str, os.PathLike)):
+        from fsanet.model_spec import resolve_model
+        metadata = dict(source_metadata(model, protocol), **(metadata or {}))
+        model = resolve_model(model, protocol)
     from fsanet.inference import fold_batch_norm
     metadata = {k: str(v) for k, v in dict(default_metadata(model), **(metadata or {})).items()}
     if int8 is not None:
@@ -142,6 +150,19 @@ def export(model, path, format, metadata=None, int8=None) -> Path:
         else:
             _write_saved_model(network, tmp, metadata)
     return path
+
+
+def check_replaceable(path, format, name=None):
+    """Refuse an output that an export would destroy: a folder in place of a file, or, for a
+    SavedModel, a folder holding anything but a SavedModel (the export replaces the whole folder)."""
+    path = Path(path)
+    where = f"{name} {path}" if name else str(path)
+    if format != "savedmodel" and path.is_dir():
+        raise ExportError(f"{where}: is a folder; give a file name ending in {SUFFIXES[format]}")
+    if (format == "savedmodel" and path.is_dir() and any(path.iterdir())
+            and not (path / "saved_model.pb").is_file()):
+        raise ExportError(f"{where}: a folder that holds other files, not a SavedModel; an export "
+                          "replaces the whole folder, so give a new or empty one")
 
 
 @contextlib.contextmanager

@@ -69,6 +69,6 @@ def resolve_model(spec, protocol: str = "300W_LP", exported: bool = False):
             raise ModelSpecError(f"{spec}: an exported model runs inference only; this needs a "
                                  "Keras model (a released name, .keras or .h5)")
         return ExportedModel(spec)
-    raise ModelSpecError(f"{spec!r} is neither a released model ({', '.join(sorted(ALIASES))}, "
-                         f"{', '.join(sorted(FUSIONS))}) nor a .keras / .h5 file"
-                         + (", nor an exported .onnx / .tflite / SavedModel folder" if exported else ""))
+    raise ModelSpecError(f"{spec}: not a model: give a released name ({', '.join(sorted(ALIASES))}, "
+                         f"{', '.join(sorted(FUSIONS))}), a .keras or .h5 file"
+                         + (", or an exported .onnx / .tflite / SavedModel folder" if exported else ""))

@@ -445,6 +445,15 @@ def test_internal_error_exits_3_with_the_traceback_saved(monkeypatch, capsys, tm
     log.unlink()
 
 
+def _run_fake_command(monkeypatch, run):
+    """The exit status of a command whose ``run`` is ``run``, through ``run_command``."""
+    module = types.SimpleNamespace(__doc__="a command", USES_TENSORFLOW=False, add_arguments=lambda parser: None,
+                                   run=run)
+    monkeypatch.setitem(sys.modules, "fsanet_fake_command", module)
+    monkeypatch.setitem(COMMANDS, "fake", "fsanet_fake_command")
+    return run_command("fake", [])
+
+
 def test_an_interrupt_swallowed_by_a_library_is_raised_again(monkeypatch, capsys):
     """Keras's shape code has a bare `except:`; a Ctrl-C landing there while a model is built was
     lost and the command ran on to exit 0."""
@@ -457,13 +466,25 @@ def test_an_interrupt_swallowed_by_a_library_is_raised_again(monkeypatch, capsys
         for _ in range(100):  # the work goes on
             time.sleep(0.05)
         return 0
-    module = types.SimpleNamespace(__doc__="a command", USES_TENSORFLOW=False, add_arguments=lambda parser: None,
-                                   run=run)
-    monkeypatch.setitem(sys.modules, "fsanet_fake_command", module)
-    monkeypatch.setitem(COMMANDS, "fake", "fsanet_fake_command")
-    assert run_command("fake", []) == 130
+    assert _run_fake_command(monkeypatch, run) == 130
     assert capsys.readouterr().err.strip() == "interrupted"
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # given back
+
+
+@pytest.mark.parametrize("error", [RuntimeError("pybind11::error_already_set: MISMATCH of original and "
+                                                 "normalized active exception types"),
+                                    ImageError("x.jpg: not readable")])
+def test_an_interrupt_turned_into_a_library_error_is_an_interrupt(error, monkeypatch, capsys):
+    """TensorFlow's C++ turned a Ctrl-C during a SavedModel export into a pybind11 RuntimeError (exit 3,
+    44 lines) or, wrapped by us, an unreadable-file error (exit 2)."""
+    def run(args):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+        except KeyboardInterrupt:
+            raise error from None
+    assert _run_fake_command(monkeypatch, run) == 130
+    assert capsys.readouterr().err.strip() == "interrupted"
 
 
 def test_an_interrupt_seen_by_c_code_still_exits_130(monkeypatch, capsys):
@@ -476,11 +497,7 @@ def test_an_interrupt_seen_by_c_code_still_exits_130(monkeypatch, capsys):
         ctypes.pythonapi.PyRun_SimpleString(b"raise KeyboardInterrupt")
         assert flag.value == 1
         raise KeyboardInterrupt
-    module = types.SimpleNamespace(__doc__="a command", USES_TENSORFLOW=False, add_arguments=lambda parser: None,
-                                   run=run)
-    monkeypatch.setitem(sys.modules, "fsanet_fake_command", module)
-    monkeypatch.setitem(COMMANDS, "fake", "fsanet_fake_command")
-    assert run_command("fake", []) == 130
+    assert _run_fake_command(monkeypatch, run) == 130
     assert flag.value == 0
 
 

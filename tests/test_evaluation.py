@@ -162,7 +162,7 @@ def test_errors_are_named(tmp_path, capsys):
     cases = [
         (["--models", "capsule", "--test", str(tmp_path / "nokey.npz")], "missing key(s) ['pose']"),
         (["--models", "capsule", "--test", str(tmp_path / "wild.npz")], "no test sample left after the ±99° filter"),
-        (["--models", "capsul", "--test", ok], "'capsul' is neither a released model"),
+        (["--models", "capsul", "--test", ok], "capsul: not a model: give a released name"),
         (["--models", str(tmp_path / "broken.keras"), "--test", ok], "broken.keras: not a readable .keras model"),
         (["--preset", str(tmp_path / "none.toml")], "none.toml: preset file not found"),
         (["--preset", str(tmp_path / "typo.toml")], "typo.toml: unknown key(s) ['model']"),

@@ -3,6 +3,7 @@
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -168,6 +169,13 @@ def test_export_is_the_package_function():
     assert fsanet.export is export
 
 
+def test_export_of_a_spec_names_its_source(tmp_path):
+    """From Python, a model spec exports like the command: the metadata names the released weights."""
+    metadata = read_metadata(export("capsule", tmp_path / "c.onnx", "onnx", protocol="BIWI"))
+    assert {k: metadata[k] for k in ("variant", "protocol", "weights_sha256")} == \
+        {k: source_metadata("capsule", "BIWI")[k] for k in ("variant", "protocol", "weights_sha256")}
+
+
 def test_failed_export_leaves_nothing(pretrained, tmp_path, monkeypatch):
     def fail(network, path, metadata):
         path.write_bytes(b"half a file")
@@ -188,6 +196,23 @@ def test_export_refuses_bad_requests(pretrained, tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(ExportError, match="cannot write there"):
         export(pretrained("capsule"), tmp_path / "file" / "c.onnx", "onnx")
+
+
+def test_export_never_replaces_a_folder_of_other_files(pretrained, tmp_path, capsys):
+    """A SavedModel export replaces its whole folder: one holding anything else is refused before
+    any work, from Python and from the command; a SavedModel folder is replaced."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "important.txt").write_text("keep me")
+    with pytest.raises(ExportError, match="holds other files"):
+        export(pretrained("capsule"), folder, "savedmodel")
+    with pytest.raises(ExportError, match="is a folder"):
+        export(pretrained("capsule"), folder, "onnx")
+    assert run_command("export", ["capsule", "--format", "savedmodel", "--output", str(folder)]) == 2
+    assert "--output" in capsys.readouterr().err
+    assert (folder / "important.txt").read_text() == "keep me"
+    saved = export(pretrained("capsule"), tmp_path / "saved", "savedmodel")
+    assert export(pretrained("var_capsule"), saved, "savedmodel") == saved  # a SavedModel: replaced
 
 
 def test_export_command(tmp_path, capsys):
@@ -225,7 +250,7 @@ def test_predictor_backends_agree(backend, pretrained, aflw_samples, cache_dir, 
     assert predictor.predict_prepared(np.empty((0, 64, 64, 3), np.float32)).shape == (0, 3)
 
 
-def test_default_backend_is_the_first_that_matches(pretrained, exported, tmp_path, capsys):
+def test_default_backend_is_the_first_that_matches(pretrained, exported, tmp_path, capsys, monkeypatch):
     model = pretrained("capsule")
     folder = backends.export_cache_path(model, "litert", tmp_path).parent
     folder.mkdir(parents=True)
@@ -233,12 +258,29 @@ def test_default_backend_is_the_first_that_matches(pretrained, exported, tmp_pat
         (folder / f"capsule{SUFFIXES[format]}").write_bytes(exported("capsule", format).read_bytes())
     assert select_runner(model, cache_dir=tmp_path)[0] == backends.FASTEST_FIRST[0] == "litert"
     assert "converting" not in capsys.readouterr().err  # cached files are used, after the check
-    # a cached file that no longer computes the model is removed, and the next backend is taken
+    # a cached file that no longer computes the model, or cannot be read, is converted again
     cached = folder / "capsule.tflite"
-    cached.write_bytes(exported("var_capsule", "litert").read_bytes())
+    for damage in (exported("var_capsule", "litert").read_bytes(), b"not a flatbuffer"):
+        cached.write_bytes(damage)
+        assert select_runner(model, cache_dir=tmp_path)[0] == "litert"
+        err = capsys.readouterr().err
+        assert "converting again" in err and "converting capsule for litert" in err
+        assert cached.read_bytes() != damage
+    # a conversion that does not compute the model is removed, and the next backend is taken
+    wrong = exported("var_capsule", "litert")
+    monkeypatch.setattr(backends, "export", lambda model, path, format: shutil.copy(wrong, path))
+    cached.unlink()
     with pytest.warns(UserWarning, match="litert backend unavailable.*differs from the Keras model"):
         assert select_runner(model, cache_dir=tmp_path)[0] == "onnxruntime"
     assert not cached.exists()
+
+
+def test_unwritable_cache_converts_for_the_run(pretrained, tmp_path, capsys):
+    (tmp_path / "a_file").write_text("")
+    runner = converted_runner(pretrained("capsule"), "litert", cache_dir=tmp_path / "a_file" / "cache")
+    assert "the cache cannot be written" in capsys.readouterr().err
+    crops = backends.check_inputs()
+    assert np.abs(runner(crops) - np.asarray(pretrained("capsule")(crops))).max() <= TOLERANCE_DEGREES
 
 
 def test_explicit_backend_failure_is_an_error(pretrained, tmp_path):

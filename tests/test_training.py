@@ -157,7 +157,7 @@ def test_training_errors_are_named(shared, tmp_path, capsys, aflw_samples):
          "holds fsanet_var_capsule_3_16_2_21_5, not fsanet_capsule_3_16_2_21_5"),
         (["--train", "aflw16.npz", "--validation", "aflw16.npz", "--init", str(other)],
          "holds fsanet_var_capsule_3_16_2_21_5, not fsanet_capsule_3_16_2_21_5"),
-        (["--train", "aflw16.npz", "--init", "nope.txt"], "'nope.txt' is neither a released model"),
+        (["--train", "aflw16.npz", "--init", "nope.txt"], "nope.txt: not a model: give a released name"),
     ]
     for extra, message in cases:
         assert run_command("train", base + extra) == 2

@@ -36,7 +36,7 @@ def run(args) -> int:
     from fsanet.backends import ExportedModel, parity_difference
     import numpy as np
 
-    from fsanet.exports import ExportError, export, representative_crops, source_metadata
+    from fsanet.exports import ExportError, check_replaceable, export, representative_crops, source_metadata
     from fsanet.io import check_output
     from fsanet.model_spec import resolve_model
 
@@ -46,6 +46,7 @@ def run(args) -> int:
     if not suffix and args.output.suffix in (".onnx", ".tflite"):
         raise ExportError(f"--output {args.output}: a SavedModel is a folder; drop the suffix")
     check_output(args.output, "--output", folder=not suffix)
+    check_replaceable(args.output, args.format, "--output")
     model = resolve_model(args.model, args.protocol)
     export(model, args.output, args.format, metadata=source_metadata(args.model, args.protocol),
            int8=args.int8)
