@@ -55,7 +55,7 @@ def score(predictions, poses) -> dict:
 
 
 def evaluate(models: dict, test_sets: dict, batch_size=256, backend=None) -> dict:
-    """{model label: {"size_mb", test set name: score + "predictions"}} for every pair, each Keras
+    """{model label: {"size_mb", "backend", test set name: score + "predictions"}} for every pair, each Keras
     model run by ``PosePredictor`` on ``backend`` (default: the fastest that matches Keras), each
     exported file (``fsanet.backends.ExportedModel``) under its own runtime."""
     from fsanet.backends import ExportedModel
@@ -67,7 +67,7 @@ def evaluate(models: dict, test_sets: dict, batch_size=256, backend=None) -> dic
             raise ModelSpecError(f"{label}: {len(broken)} weight tensors hold NaN or infinity (first "
                                  f"{broken[0]}); its weights are damaged or diverged, refusing to score it")
         predictor = PosePredictor(model, backend=None if isinstance(model, ExportedModel) else backend)
-        results[label] = {"size_mb": size_mb(model)}
+        results[label] = {"size_mb": size_mb(model), "backend": predictor.backend}
         for name, (images, poses) in test_sets.items():
             predictions = np.concatenate([predictor.predict_prepared(images[i:i + batch_size].astype(np.float32))
                                           for i in range(0, len(images), batch_size)])

@@ -125,6 +125,12 @@ class PosePredictor:
             warnings.warn(f"{model.name} runs on {backend}: {e}")
             return runner
 
+    @property
+    def has_members(self) -> bool:
+        """Whether ``predict_members`` gives members' outputs: a fusion given as a Keras model (an
+        exported fusion is one network)."""
+        return bool(self._member_models)
+
     def prepare(self, crops) -> np.ndarray:
         """(N, S, S, 3) float32 network input from one crop or a sequence / array of crops."""
         crops, _ = face_crops(crops, self.value_range)

@@ -296,7 +296,7 @@ def test_exported_files_as_models(exported, pretrained, aflw_samples):
         model = resolve_model(path, exported=True)
         assert isinstance(model, ExportedModel) and model.name == "fusion"
         predictor = PosePredictor(model)
-        assert predictor.backend == backend
+        assert predictor.backend == backend and not predictor.has_members  # one network: no spread
         assert np.abs(predictor(crops) - expected).max() <= TOLERANCE_DEGREES
         with pytest.raises(ModelSpecError, match="runs inference only"):
             resolve_model(path)
@@ -317,3 +317,4 @@ def test_test_command_scores_an_exported_file_like_its_model(exported, aflw_samp
     keras_run, onnx_run = models["fusion"]["aflw16"], models[onnx_file]["aflw16"]
     assert np.abs(np.subtract(keras_run["predictions"], onnx_run["predictions"])).max() <= TOLERANCE_DEGREES
     assert models[onnx_file]["size_mb"] == exported("fusion", "onnx").stat().st_size / 1e6
+    assert (models["fusion"]["backend"], models[onnx_file]["backend"]) == ("keras", "onnxruntime")

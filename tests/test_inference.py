@@ -98,6 +98,7 @@ def test_fusion_members_come_from_the_same_pass(pretrained, aflw_samples, cache_
         np.testing.assert_allclose(members[:, i], PosePredictor(pretrained(name))(crops), atol=1e-3)
     single, none = PosePredictor(pretrained("capsule")).predict_members(crops)
     assert none is None and single.shape == (4, 3)
+    assert fusion.has_members and not PosePredictor(pretrained("capsule")).has_members
 
 
 def test_fusion_falls_back_when_its_fused_network_does_not_convert(pretrained, monkeypatch):

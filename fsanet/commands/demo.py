@@ -91,7 +91,6 @@ def run(args) -> int:
     from fsanet.inference import PosePredictor, configure_cpu_threads
     from fsanet.io import check_output
     from fsanet.model_spec import resolve_model
-    from fsanet.models import FSANet, SSRNetMD
     from fsanet.records import RecordWriter
     from fsanet.smoothing import PoseSmoother
     from fsanet.video import InputError, Source, display_available
@@ -124,7 +123,7 @@ def run(args) -> int:
     show = not args.no_display and display_available()
     data = None
     if args.data is not None:
-        data = RecordWriter(args.data, spread=not isinstance(model, (FSANet, SSRNetMD)), smoothed=args.smooth)
+        data = RecordWriter(args.data, spread=predictor.has_members, smoothed=args.smooth)
     try:
         for source, output in zip(sources, outputs):
             try:

@@ -18,8 +18,8 @@ table block.
 
 The table shows per-angle MAE and their mean (the paper's measure), --metrics geodesic,maev adds
 the geodesic rotation error and the head-axis vector error (fsanet.metrics), and the paper's
-figures stand beside our rows. --json writes every score, MAE by |yaw| bin and per-sample
-predictions; --plot DIR writes error-by-|yaw| and predicted-vs-true PNGs.
+figures stand beside our rows. --json writes every score, MAE by |yaw| bin, per-sample
+predictions and the backend each model ran on; --plot DIR writes error-by-|yaw| and predicted-vs-true PNGs.
 """
 
 from __future__ import annotations
