@@ -35,6 +35,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -142,7 +143,7 @@ def export(model, path, format, metadata=None, int8=None, protocol="300W_LP") ->
                                     "float32 input and output")
     network = fold_batch_norm(model)
     path = Path(path)
-    with _atomic_path(path) as tmp:
+    with _atomic_path(path) as tmp, _converters_quiet():
         if format == "onnx":
             _write_onnx(network, tmp, metadata)
         elif format == "litert":
@@ -150,6 +151,15 @@ def export(model, path, format, metadata=None, int8=None, protocol="300W_LP") ->
         else:
             _write_saved_model(network, tmp, metadata)
     return path
+
+
+@contextlib.contextmanager
+def _converters_quiet():
+    """The converters' own chatter (TensorFlow's graph optimiser announcing sessions, tf2onnx's
+    FutureWarning, the quantiser's settings) kept off stderr, unless the conversion fails."""
+    with native_stderr_captured(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        yield
 
 
 def check_replaceable(path, format, name=None):
@@ -207,8 +217,7 @@ def _write_litert(network, path: Path, metadata, int8):
     with tempfile.TemporaryDirectory() as saved_model:
         _serving_archive(network).write_out(saved_model, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved_model)
-        with native_stderr_captured():  # the quantiser prints its settings
-            flatbuffer = converter.convert() if int8 is None else _int8(converter, int8)
+        flatbuffer = converter.convert() if int8 is None else _int8(converter, int8)
     tflite = flatbuffer_utils.convert_bytearray_to_object(flatbuffer)
     if flatbuffer_utils.count_resource_variables(tflite):
         raise ExportError(f"{path.name}: the converted LiteRT model reads variables instead of "

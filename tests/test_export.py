@@ -26,6 +26,8 @@ from fsanet.inference import PosePredictor
 from fsanet.model_spec import ModelSpecError, resolve_model
 from fsanet.pretrained import find_checkpoint
 
+from conftest import clean_env
+
 ROOT = Path(__file__).resolve().parent.parent
 TOLERANCE_DEGREES = 1e-3
 MODELS = ["capsule", "var_capsule", "noS_capsule", "metric", "netvlad", "ssrnet_md", "fusion"]
@@ -163,6 +165,19 @@ def test_int8_litert_stays_close_on_real_faces(pretrained, aflw_samples, tmp_pat
     assert 0 < change.mean() < 2.0 and change.max() < 10.0
     assert np.abs(int8_angles - poses).mean() < np.abs(float_angles - poses).mean() + 1.0
     assert read_metadata(path)["quantization"].startswith("int8")
+
+
+def test_export_from_python_is_quiet(tmp_path):
+    """The converters' own chatter (TensorFlow's "Starting new session" INFO lines, tf2onnx's
+    FutureWarning) stays off stderr; TensorFlow's own start-up lines come before and are not ours."""
+    code = ("import sys, tensorflow, fsanet; model = fsanet.load_pretrained('capsule'); "
+            "print('MARK', file=sys.stderr, flush=True); "
+            "[fsanet.export(model, f'c{s}', f) for f, s in (('onnx', '.onnx'), ('litert', '.tflite'), "
+            "('savedmodel', ''))]")
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                            env=clean_env(), timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.split("MARK", 1)[1].strip() == ""
 
 
 def test_export_is_the_package_function():
