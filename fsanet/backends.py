@@ -44,8 +44,8 @@ from fsanet.runtime import native_stderr_captured
 
 BACKENDS = ("keras", "onnxruntime", "litert")
 FASTEST_FIRST = ("litert", "onnxruntime", "keras")
-FILE_BACKENDS = {".onnx": "onnxruntime", ".tflite": "litert", "": "tensorflow"}
-"""The runtime of each exported file, by suffix ("" is a SavedModel folder)."""
+FILE_BACKENDS = {".onnx": "onnxruntime", ".tflite": "litert"}
+"""The runtime of each exported file, by suffix (a SavedModel folder runs under "tensorflow")."""
 FORMAT_OF = {"onnxruntime": "onnx", "litert": "litert"}
 PARITY_DEGREES = 1e-3
 SMALL_BATCH = 8
@@ -266,15 +266,13 @@ def _checked_runner(model, backend, path):
     try:
         runner = _FILE_RUNNERS[backend](path)
         difference = parity_difference(model, runner)
+        if not difference <= PARITY_DEGREES:  # also refuses NaN
+            raise ExportError(f"{path}: {backend} output differs from the Keras model by "
+                              f"{difference:.2g} degrees (> {PARITY_DEGREES}); file removed")
     except ExportError:
         with contextlib.suppress(OSError):
             path.unlink()
         raise
-    if not difference <= PARITY_DEGREES:  # also refuses NaN
-        with contextlib.suppress(OSError):
-            path.unlink()
-        raise ExportError(f"{path}: {backend} output differs from the Keras model by "
-                          f"{difference:.2g} degrees (> {PARITY_DEGREES}); file removed")
     return runner
 
 

@@ -214,12 +214,13 @@ def _run(name, argv, prog):
     parser.add_argument("--verbose", action="store_true",
                         help="show TensorFlow's, CUDA's and OpenCV's own log lines")
     args = parser.parse_args(argv)
-    if not args.verbose:  # our own warnings (a backend falling back) as one line, not file:line + source
-        warnings.showwarning = _one_line_warning
     runtime.quiet_opencv(args.verbose)
     if getattr(module, "USES_TENSORFLOW", True):
         runtime.quiet_tensorflow(args.verbose)
-    return module.run(args)
+    with warnings.catch_warnings():  # restored after the command (run_command may be called from Python)
+        if not args.verbose:  # our own warnings (a backend falling back) on one line, not file:line + source
+            warnings.showwarning = _one_line_warning
+        return module.run(args)
 
 
 def main(argv=None, prog="fsanet") -> int:

@@ -97,22 +97,18 @@ def representative_crops(source="synthetic", count=200) -> np.ndarray:
     (``fsanet.synthetic``), a folder of face-crop images (any size, resized as the predictor does)
     or an array of crops."""
     import cv2
+    from fsanet.images import IMAGE_SUFFIXES, read_image
     if isinstance(source, np.ndarray):
         return source.astype(np.float32)
     if source == "synthetic":
         from fsanet.synthetic import synthetic_dataset
         return synthetic_dataset(count, seed=1)[0].astype(np.float32)
     folder = Path(source)
-    files = sorted(p for p in folder.glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp"))
+    files = sorted(p for p in folder.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise ExportError(f"{folder}: int8 calibration wants 'synthetic' or a folder of face-crop "
-                          "images; found no .jpg / .png / .bmp there")
-    crops = []
-    for file in files[:count]:
-        image = cv2.imread(str(file))
-        if image is None:
-            raise ExportError(f"{file}: not a readable image")
-        crops.append(cv2.resize(image, (64, 64)))
+                          f"images; found no .jpg or other image ({', '.join(sorted(IMAGE_SUFFIXES))}) there")
+    crops = [cv2.resize(read_image(file), (64, 64)) for file in files[:count]]  # ImageError names a bad file
     return np.stack(crops).astype(np.float32)
 
 

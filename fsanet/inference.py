@@ -151,13 +151,15 @@ class PosePredictor:
         if len(batch) == 0:
             return np.empty((0, 3), np.float32), None
         if not (members and self._member_models):
-            with self._conversion_lock:
-                if self._forward is None:
-                    self._forward = self._runner(self.model)
+            if self._forward is None:  # first plain call of a fusion (the lock only then)
+                with self._conversion_lock:
+                    if self._forward is None:  # another thread may have converted it meanwhile
+                        self._forward = self._runner(self.model)
             return np.asarray(self._forward(batch)), None
-        with self._conversion_lock:
-            self._members = [forward if forward is not None else self._runner(model)
-                             for forward, model in zip(self._members, self._member_models)]
+        if any(forward is None for forward in self._members):  # first predict_members
+            with self._conversion_lock:
+                self._members = [forward if forward is not None else self._runner(model)
+                                 for forward, model in zip(self._members, self._member_models)]
         outputs = np.stack([np.asarray(forward(batch)) for forward in self._members], axis=1)
         return outputs.mean(axis=1, dtype=np.float32), outputs
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from fsanet.errors import FSANetError
 from fsanet.pose import pose_from_rotation
+from fsanet.tracking import iou
 
 FACE_MODEL_68 = np.loadtxt(Path(__file__).with_name("face_model_68.csv"), delimiter=",", comments="#")
 """(68, 3) generic face in OpenCV camera axes for a frontal face (x right, y down, z away)."""
@@ -54,20 +55,15 @@ def pose_from_landmarks(points, width, height) -> np.ndarray:
     return pose_from_rotation(_OPENCV_TO_HEAD @ rotation @ _OPENCV_TO_HEAD)
 
 
-def overlap(a, b) -> float:
-    """Intersection over union of two (x, y, w, h) boxes."""
-    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    union = a[2] * a[3] + b[2] * b[3] - ix * iy
-    return ix * iy / union if union > 0 else 0.0
-
-
 def choose_face(faces, reference_box=None):
     """The detected face to use: the one overlapping ``reference_box`` (x, y, w, h) most, when one is
     known (the labelled face of a dataset image), else the most confident; None when none fits."""
     if reference_box is not None:
-        faces = [f for f in faces if overlap(f.box, reference_box) > 0]
-        return max(faces, key=lambda f: overlap(f.box, reference_box), default=None)
+        if not faces:
+            return None
+        overlaps = iou([f.box for f in faces], [reference_box])[:, 0]
+        best = int(np.argmax(overlaps))
+        return faces[best] if overlaps[best] > 0 else None
     return max(faces, key=lambda f: f.confidence, default=None)
 
 

@@ -203,23 +203,25 @@ class VideoOutput:
 
     def close(self):
         """Encode what is queued, finish the file and give it its name."""
-        if self._writer is not None:
-            self._frames.put(None)
-            self._thread.join()
-            self._writer.release()
-            self._writer = None
+        if self._stop():
             if self._error is not None:
                 raise self._error
             os.replace(self._partial, self.path)
 
     def discard(self):
         """Stop encoding and delete the partial file."""
-        if self._writer is not None:
-            self._frames.put(None)
-            self._thread.join()
-            self._writer.release()
-            self._writer = None
+        if self._stop():
             self._partial.unlink(missing_ok=True)
+
+    def _stop(self) -> bool:
+        """Encode what is queued and release the writer; False if it was released already."""
+        if self._writer is None:
+            return False
+        self._frames.put(None)
+        self._thread.join()
+        self._writer.release()
+        self._writer = None
+        return True
 
 
 def display_available():

@@ -255,8 +255,9 @@ def test_predictor_backends_agree(backend, pretrained, aflw_samples, cache_dir, 
     if backend != "keras":  # converted once into the cache, keyed by the model's digest
         cached = backends.export_cache_path(pretrained("capsule"), backend)
         assert cached.is_file() and cached.is_relative_to(cache_dir)
+        capsys.readouterr()
         PosePredictor(pretrained("capsule"), backend=backend)
-        assert capsys.readouterr().err.count("converting capsule") <= 1
+        assert "converting" not in capsys.readouterr().err  # the second one reads the cache
     expected = np.asarray(pretrained("capsule")(crops.astype(np.float32)))
     assert np.abs(predictor(crops) - expected).max() <= TOLERANCE_DEGREES
     assert np.abs(np.stack([predictor(c) for c in crops]) - expected).max() <= TOLERANCE_DEGREES

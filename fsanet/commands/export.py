@@ -47,15 +47,14 @@ def run(args) -> int:
         raise ExportError(f"--output {args.output}: a SavedModel is a folder; drop the suffix")
     check_output(args.output, "--output", folder=not suffix)
     check_replaceable(args.output, args.format, "--output")
+    crops = None if args.int8 is None else representative_crops(args.int8)  # once: calibration and report
     model = resolve_model(args.model, args.protocol)
-    export(model, args.output, args.format, metadata=source_metadata(args.model, args.protocol),
-           int8=args.int8)
+    export(model, args.output, args.format, metadata=source_metadata(args.model, args.protocol), int8=crops)
     runner = ExportedModel(args.output).runner
     if args.int8 is None:
         print(f"wrote {args.output} ({args.format}); max |difference| to the Keras model "
               f"{parity_difference(model, runner):.2g} degrees on check inputs")
         return 0
-    crops = representative_crops(args.int8)
     change = np.abs(runner(crops) - np.asarray(model(crops, training=False)))
     print(f"wrote {args.output} (litert, int8); change to the float model on the {len(crops)} "
           f"calibration crops: mean {change.mean():.2f}, max {change.max():.2f} degrees")
