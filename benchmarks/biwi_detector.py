@@ -24,11 +24,11 @@ import cv2
 import numpy as np
 import scipy.io
 
-from fsanet import runtime
-from fsanet.biwi import MARGIN, PROTOCOLS, choose_face
-from fsanet.crop import landmark_crop
-from fsanet.data import pair_type1_files
-from fsanet.detectors import Face, MTCNNCascadeDetector, MTCNNDetector
+from fsanet.core import quiet as runtime
+from fsanet.data.biwi import MARGIN, PROTOCOLS, choose_face
+from fsanet.faces.crop import landmark_crop
+from fsanet.data.npz import pair_type1_files
+from fsanet.faces.detectors import Face, MTCNNCascadeDetector, MTCNNDetector
 
 MTCNN_009_RUNNER = Path(__file__).resolve().parent / "mtcnn_009.py"
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fsanet.augment import training_dataset
-from fsanet.data import pair_type1_files, prepare_type1_sample
+from fsanet.data.augment import training_dataset
+from fsanet.data.npz import pair_type1_files, prepare_type1_sample
 
 
 def main():

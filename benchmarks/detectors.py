@@ -18,9 +18,9 @@ from pathlib import Path
 
 import cv2
 
-from fsanet.annotate import suppress_duplicates
-from fsanet.detectors import DlibCNNDetector, DlibDetector, MTCNNDetector
-from fsanet.video import Source, read_image
+from fsanet.faces.boxes import suppress_duplicates
+from fsanet.faces.detectors import DlibCNNDetector, DlibDetector, MTCNNDetector
+from fsanet.video.media import Source, read_image
 
 WIDTH = 640
 

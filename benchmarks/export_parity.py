@@ -1,5 +1,5 @@
 """The README's export parity table: max |exported file - Keras model| in degrees, each file run by its
-own runtime (``fsanet.backends.ExportedModel``), at batch 1 and 7, on the 16 AFLW2000 sample crops and
+own runtime (``fsanet.deploy.backends.ExportedModel``), at batch 1 and 7, on the 16 AFLW2000 sample crops and
 on 7 random inputs (tests/test_export.py asserts the same figures stay <= 1e-3).
 
     FSANET_WEIGHTS_MIRROR=../shared/official .venv/bin/python benchmarks/export_parity.py \\
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from fsanet.backends import ExportedModel
-from fsanet.data import pair_type1_files, prepare_type1_sample
-from fsanet.exports import SUFFIXES, export
-from fsanet.pretrained import load_pretrained
+from fsanet.deploy.backends import ExportedModel
+from fsanet.data.npz import pair_type1_files, prepare_type1_sample
+from fsanet.deploy.export import SUFFIXES, export
+from fsanet.hub.pretrained import load_pretrained
 
 MODELS = ("capsule", "var_capsule", "noS_capsule", "metric", "netvlad", "ssrnet_md", "fusion")
 FORMATS = {"onnx": "ONNX (`onnxruntime.InferenceSession`)", "litert": "LiteRT (`Interpreter`)",

@@ -9,7 +9,7 @@ processes falls on all of them alike; the figures are medians over rounds. Threa
 - keras: ``configure_cpu_threads()``, set before anything runs;
 - onnxruntime (spinning off) and litert: one instance with 1 intra-op thread, one with a thread per
   core, and PosePredictor's way ("chunks"): 1 thread up to 8 images, beyond that chunks of 8 on
-  single-threaded instances, one worker per core (``fsanet.backends``);
+  single-threaded instances, one worker per core (``fsanet.deploy.backends``);
 - with ``--int8``, also the int8 LiteRT file (calibrated on synthetic heads; not at parity).
 
 The fusion's batch-64 throughput is also given as a share of the machine's float32 GEMM rate
@@ -33,16 +33,16 @@ from pathlib import Path
 
 import numpy as np
 
-from fsanet.inference import configure_cpu_threads
+from fsanet.deploy.threads import configure_cpu_threads
 
 configure_cpu_threads()
 
 from fsanet import get_variant  # noqa: E402
-from fsanet.backends import KerasRunner, LiteRTRunner, converted_runner  # noqa: E402
-from fsanet.exports import export  # noqa: E402
-from fsanet.frozen_graph import FrozenGraph  # noqa: E402
-from fsanet.pretrained import load_pretrained  # noqa: E402
-from fsanet.variants import FUSIONS  # noqa: E402
+from fsanet.deploy.backends import KerasRunner, LiteRTRunner, converted_runner  # noqa: E402
+from fsanet.deploy.export import export  # noqa: E402
+from fsanet.hub.frozen_graph import FrozenGraph  # noqa: E402
+from fsanet.hub.pretrained import load_pretrained  # noqa: E402
+from fsanet.model.variants import FUSIONS  # noqa: E402
 
 FUSION_MFLOP = 90
 CORES = os.cpu_count() or 1

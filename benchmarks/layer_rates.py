@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from fsanet.runtime import native_stderr_captured, quiet_tensorflow
+from fsanet.core.quiet import native_stderr_captured, quiet_tensorflow
 
 quiet_tensorflow()
 import keras  # noqa: E402

@@ -1,6 +1,6 @@
 """Draws docs/angles.png, the README's picture of the angle convention: a synthetic head (rendered in
-the project's convention, ``fsanet.synthetic``) at rest and turned by +30 degrees of yaw, pitch and
-roll in turn, with the head's axes and cube as the demo draws them (``fsanet.pose``).
+the project's convention, ``fsanet.data.synthetic``) at rest and turned by +30 degrees of yaw, pitch and
+roll in turn, with the head's axes and cube as the demo draws them (``fsanet.core.pose``).
 
     .venv/bin/python docs/angles.py
 """
@@ -10,9 +10,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fsanet.io import atomic_write
-from fsanet.pose import draw_axes, draw_cube
-from fsanet.synthetic import render_head
+from fsanet.core.outputs import atomic_write
+from fsanet.video.drawing import draw_axes, draw_cube
+from fsanet.data.synthetic import render_head
 
 SIZE = 200
 POSES = [((0, 0, 0), "all zero"), ((30, 0, 0), "yaw +30"), ((0, 30, 0), "pitch +30"), ((0, 0, 30), "roll +30")]

@@ -15,15 +15,15 @@ import importlib
 __version__ = "1.1.0"
 
 _PUBLIC = {
-    "ALIASES": "fsanet.variants", "FUSIONS": "fsanet.variants", "VARIANTS": "fsanet.variants",
-    "Variant": "fsanet.variants", "get_variant": "fsanet.variants",
-    "FSANet": "fsanet.models", "SSRNetMD": "fsanet.models", "build_fusion": "fsanet.models",
-    "build_model": "fsanet.models", "build_variant": "fsanet.models",
-    "WeightFileError": "fsanet.weights", "load_authors_weights": "fsanet.weights",
-    "fetch": "fsanet.pretrained", "load_pretrained": "fsanet.pretrained",
-    "PosePredictor": "fsanet.inference", "configure_cpu_threads": "fsanet.inference",
-    "resolve_model": "fsanet.model_spec", "FSANetError": "fsanet.errors",
-    "export": "fsanet.exports",
+    "ALIASES": "fsanet.model.variants", "FUSIONS": "fsanet.model.variants", "VARIANTS": "fsanet.model.variants",
+    "Variant": "fsanet.model.variants", "get_variant": "fsanet.model.variants",
+    "FSANet": "fsanet.model.models", "SSRNetMD": "fsanet.model.models", "build_fusion": "fsanet.model.models",
+    "build_model": "fsanet.model.models", "build_variant": "fsanet.model.models",
+    "WeightFileError": "fsanet.hub.weights", "load_authors_weights": "fsanet.hub.weights",
+    "fetch": "fsanet.hub.pretrained", "load_pretrained": "fsanet.hub.pretrained",
+    "PosePredictor": "fsanet.deploy.predictor", "configure_cpu_threads": "fsanet.deploy.threads",
+    "resolve_model": "fsanet.hub.model_spec", "FSANetError": "fsanet.errors",
+    "export": "fsanet.deploy.export",
 }
 __all__ = sorted(_PUBLIC)
 

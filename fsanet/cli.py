@@ -204,7 +204,7 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 
 def _run(name, argv, prog):
-    from fsanet import runtime
+    from fsanet.core import quiet as runtime
     module = importlib.import_module(COMMANDS[name])
     doc = (module.__doc__ or "").strip()
     parser = _Parser(prog=prog, description=doc.split("\n\n")[0],

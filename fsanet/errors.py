@@ -1,4 +1,5 @@
-"""The library's error base class: every error a user can cause derives from it.
+"""Every error class of the library, in one place: each derives from ``FSANetError``, which carries
+the exit status of the contract (2: bad input, 1: nothing found).
 
 Commands catch ``FSANetError`` in one place (``fsanet.cli``) and print its message on one line with
 its ``exit_status``; anything else is an internal error.
@@ -19,6 +20,78 @@ class NothingFoundError(FSANetError):
 
 class UsageError(FSANetError):
     """A command-line flag or argument that cannot be used (alone or with the others given)."""
+
+
+class EvaluationInputError(FSANetError, ValueError):
+    """Flags (or preset values) that do not fit together; the message says which."""
+
+
+class ImageError(FSANetError, ValueError):
+    """An image file or array that cannot be used; the message names it and says why."""
+
+
+class OutputError(FSANetError):
+    """An output location that cannot be written; the message names it and says why."""
+
+
+class SampleError(FSANetError, ValueError):
+    """One raw sample that cannot be prepared; the message says why."""
+
+
+class DatasetError(FSANetError, ValueError):
+    """A dataset file that cannot be used; the message names the file and the problem."""
+
+
+class ExportError(FSANetError):
+    """An export that cannot be written or does not compute what the model computes."""
+
+
+class ConfigError(FSANetError, ValueError):
+    """A config that cannot be used; the message names the file and the key."""
+
+
+class BaselineError(FSANetError):
+    """A baseline that cannot run (a missing package or model file)."""
+
+
+class TrainingError(FSANetError, ValueError):
+    """A run that cannot start or resume; the message says why."""
+
+
+class DetectorError(FSANetError):
+    """A detector that cannot be built (unknown name, missing package or model file)."""
+
+
+class ModelSpecError(FSANetError, ValueError):
+    """A model argument that names nothing loadable; the message says what was expected."""
+
+
+class NonFiniteModelError(FSANetError, ValueError):
+    """A model whose weights or angles are NaN or infinite (a diverged training): never used, never saved."""
+
+
+class UnknownCheckpointError(FSANetError, ValueError):
+    """A variant for which the authors released no checkpoint under a protocol."""
+
+
+class WeightsUnavailableError(FSANetError, OSError):
+    """Weights that cannot be had: not in the mirror, a failed download, a checksum mismatch."""
+
+
+class UnknownProtocolError(FSANetError, ValueError):
+    """A protocol that is neither 1, 2, 300W_LP nor BIWI."""
+
+
+class WeightFileError(FSANetError, ValueError):
+    """A checkpoint that cannot be loaded; the message names the file and the problem."""
+
+
+class InputError(FSANetError, ValueError):
+    """An input or output the demo cannot use; the message names it and says why."""
+
+
+class RecordError(FSANetError):
+    """A data file that cannot be written or read; the message names it."""
 
 
 def one_line(error: BaseException) -> str:

@@ -16,9 +16,9 @@ OFFICIAL = SHARED / "official"
 
 os.environ["FSANET_WEIGHTS_MIRROR"] = str(OFFICIAL)
 
-from fsanet.crop import landmark_crop  # noqa: E402
-from fsanet.pose import pose_from_pose_para  # noqa: E402
-from fsanet.pretrained import load_pretrained  # noqa: E402
+from fsanet.faces.crop import landmark_crop  # noqa: E402
+from fsanet.core.pose import pose_from_pose_para  # noqa: E402
+from fsanet.hub.pretrained import load_pretrained  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from fsanet.cli import run_command
-from fsanet.records import read_records
+from fsanet.video.records import read_records
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import scipy.io
 
-from fsanet.baselines import load_raw_test_set, evaluate_baseline
+from fsanet.experiments.baselines import load_raw_test_set, evaluate_baseline
 from fsanet.cli import run_command
-from fsanet.crop import landmark_box
-from fsanet.detectors import Face
-from fsanet.landmark_pose import FACE_MODEL_68, BaselineError, Dlib68, camera_matrix, choose_face, pose_from_landmarks
-from fsanet.pose import rotation_from_pose
+from fsanet.faces.crop import landmark_box
+from fsanet.faces.detectors import Face
+from fsanet.experiments.landmark_pose import FACE_MODEL_68, BaselineError, Dlib68, camera_matrix, choose_face, pose_from_landmarks
+from fsanet.core.pose import rotation_from_pose
 
 from conftest import ROOT
 from test_biwi import write_frame
@@ -134,8 +134,8 @@ def test_a_missing_landmark_model_is_named(tmp_path):
 
 
 def test_no_face_found_anywhere_is_reported_not_scored(shared, tmp_path):
-    from fsanet.evaluation import format_table
-    from fsanet.plots import write_plots
+    from fsanet.experiments.evaluation import format_table
+    from fsanet.experiments.plots import write_plots
     blind = Dlib68(detector=lambda image: [])
     test_set = load_raw_test_set(shared / "data" / "aflw2000_samples", "AFLW2000")
     result = evaluate_baseline(blind, test_set, progress=False)

@@ -13,13 +13,13 @@ import cv2
 import numpy as np
 import pytest
 
-from fsanet.biwi import FACE_RULES, BoxRules, choose_face, list_videos, read_pose_file, split_videos
-from fsanet.biwi_prepare import prepare
+from fsanet.data.biwi import FACE_RULES, BoxRules, choose_face, list_videos, read_pose_file, split_videos
+from fsanet.data.biwi_prepare import prepare
 from fsanet.cli import run_command
 from fsanet.commands.prepare_biwi import summary_lines
-from fsanet.crop import crop_and_resize, detection_box, landmark_crop
-from fsanet.data import DatasetError, load_pose_npz
-from fsanet.detectors import Face, MTCNNCascadeDetector
+from fsanet.faces.crop import crop_and_resize, detection_box, landmark_crop
+from fsanet.data.npz import DatasetError, load_pose_npz
+from fsanet.faces.detectors import Face, MTCNNCascadeDetector
 from conftest import assert_quiet, clean_env
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 
 from fsanet.cli import COMMANDS, run_command
-from fsanet.data import load_pose_npz, write_pose_npz
-from fsanet.images import ImageError, decode_image, read_image
-from fsanet.io import OutputError, check_output
+from fsanet.data.npz import load_pose_npz, write_pose_npz
+from fsanet.core.images import ImageError, decode_image, read_image
+from fsanet.core.outputs import OutputError, check_output
 
 from conftest import ROOT, SHARED
 
@@ -37,17 +37,17 @@ class LongWorkStarted(BaseException):
     into an exit status: a test sees it escape."""
 
 
-LONG_WORK = ["fsanet.detectors.make_detector", "fsanet.synthetic.synthetic_dataset",
-             "fsanet.type1.worker_pool", "fsanet.biwi_prepare.worker_pool", "fsanet.biwi_prepare._init_worker",
-             "fsanet.training.training_data", "fsanet.training.initial_model", "fsanet.evaluation.evaluate",
+LONG_WORK = ["fsanet.faces.detectors.make_detector", "fsanet.data.synthetic.synthetic_dataset",
+             "fsanet.data.type1.worker_pool", "fsanet.data.biwi_prepare.worker_pool", "fsanet.data.biwi_prepare._init_worker",
+             "fsanet.experiments.training.training_data", "fsanet.experiments.training.initial_model", "fsanet.experiments.evaluation.evaluate",
              "fsanet.commands.plot.plot_tracks"]
 
 
 @pytest.fixture
 def no_long_work(monkeypatch):
-    import fsanet.model_spec
-    import fsanet.training  # noqa: F401  (binds resolve_model now, not to the stand-in below)
-    resolve_model = fsanet.model_spec.resolve_model
+    import fsanet.hub.model_spec
+    import fsanet.experiments.training  # noqa: F401  (binds resolve_model now, not to the stand-in below)
+    resolve_model = fsanet.hub.model_spec.resolve_model
 
     def refuse(*args, **kwargs):
         raise LongWorkStarted
@@ -59,7 +59,7 @@ def no_long_work(monkeypatch):
         raise LongWorkStarted
     for target in LONG_WORK:
         monkeypatch.setattr(target, refuse)
-    monkeypatch.setattr("fsanet.model_spec.resolve_model", resolve_only_what_is_not_there)
+    monkeypatch.setattr("fsanet.hub.model_spec.resolve_model", resolve_only_what_is_not_there)
 
 
 # command: (arguments writing to OUT, whether OUT is a file, a folder or either, suffix of OUT,
@@ -271,7 +271,7 @@ def test_any_per_sample_failure_is_named_and_the_rest_kept(tmp_path, capsys):
 
 def test_damaged_split_npz_is_prepared_again_not_kept(tmp_path, capsys):
     """Finding 10: a 0-byte split npz left by an earlier crash was "kept as is"."""
-    from fsanet.data import SPLITS_300W_LP
+    from fsanet.data.npz import SPLITS_300W_LP
     root = tmp_path / "300W_LP"
     for split in SPLITS_300W_LP:
         (root / split).mkdir(parents=True)
@@ -382,7 +382,7 @@ def test_workers_ignore_ctrl_c_and_die_with_their_parent():
     """What the two tests above rely on, seen from inside a worker: Ctrl-C is the parent's to handle
     (an idle worker would print a traceback otherwise), and the kernel kills the worker when its
     parent dies."""
-    from fsanet.parallel import worker_pool
+    from fsanet.core.workers import worker_pool
     with worker_pool(1) as pool:
         assert pool.submit(_worker_settings).result() == (signal.SIG_IGN, signal.SIGKILL)
 
@@ -391,7 +391,7 @@ def test_interrupted_pool_is_wound_down_before_the_interrupt_goes_on():
     """Workers and the pool's manager thread are gone when the interrupt leaves ``worker_pool``: a
     manager thread still closing its pipe at interpreter exit made Python 3.11 print a traceback
     after "interrupted" (seen once in CI)."""
-    from fsanet.parallel import worker_pool
+    from fsanet.core.workers import worker_pool
     with pytest.raises(KeyboardInterrupt):
         with worker_pool(2) as pool:
             pool.submit(time.sleep, 30)
@@ -436,7 +436,7 @@ def test_internal_error_exits_3_with_the_traceback_saved(monkeypatch, capsys, tm
     """Finding 9: a crash exited 1, the status of "no face"."""
     def crash(*args, **kwargs):
         raise RuntimeError("a bug")
-    monkeypatch.setattr("fsanet.synthetic.synthetic_dataset", crash)
+    monkeypatch.setattr("fsanet.data.synthetic.synthetic_dataset", crash)
     assert run_command("make-synthetic", ["--output", str(tmp_path / "x.npz")]) == 3
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and err.startswith("internal error: RuntimeError: a bug")

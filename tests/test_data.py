@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import scipy.io
 
-from fsanet.crop import landmark_box
-from fsanet.data import (SPLITS_300W_LP, DatasetError, filter_angle_range, load_pose_npz,
+from fsanet.faces.crop import landmark_box
+from fsanet.data.npz import (SPLITS_300W_LP, DatasetError, filter_angle_range, load_pose_npz,
                          pair_type1_files, write_pose_npz)
 
 from fsanet.cli import run_command
-from fsanet.type1 import prepare
+from fsanet.data.type1 import prepare
 
 
 def test_crop_boxes_by_hand(shared):

@@ -12,9 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
-from fsanet.annotate import clip_box
+from fsanet.faces.boxes import clip_box
 from fsanet.cli import run_command
-from fsanet.video import InputError
+from fsanet.video.media import InputError
 
 from conftest import ROOT, SHARED
 
@@ -117,8 +117,8 @@ def test_boxes_are_clipped_to_the_frame():
 
 
 def test_duplicate_detections_of_one_face_are_merged():
-    from fsanet.detectors import Face
-    from fsanet.annotate import suppress_duplicates
+    from fsanet.faces.detectors import Face
+    from fsanet.faces.boxes import suppress_duplicates
     # MTCNN's output on obama.mp4 frame 55 (640-wide copy): the same face twice
     faces = [Face((245, 69, 147, 147), 0.9993), Face((255, 75, 117, 117), 0.9956),
              Face((500, 60, 50, 50), 0.97)]
@@ -126,7 +126,7 @@ def test_duplicate_detections_of_one_face_are_merged():
 
 
 def test_figure5_structure_maps(tmp_path, pretrained, aflw_samples, capsys):
-    from fsanet.structure_maps import fine_grained_structure_maps
+    from fsanet.experiments.structure_maps import fine_grained_structure_maps
     crop = aflw_samples[0][0]
     maps = fine_grained_structure_maps(pretrained("capsule"), crop)
     assert maps.shape == (3, 7, 3, 8, 8) and np.isfinite(maps).all() and (maps >= 0).all()

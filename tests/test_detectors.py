@@ -1,4 +1,4 @@
-"""Face detectors (fsanet.detectors): each is fed RGB, and each finds the faces of the shared photos.
+"""Face detectors (fsanet.faces.detectors): each is fed RGB, and each finds the faces of the shared photos.
 
 Counts on group_1920x1080.jpg (seven people, faces about 70-90 px wide) at full resolution:
 MTCNN 12 boxes (the seven faces and false positives), dlib HOG 4, dlib CNN 5; see the README's
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from fsanet.cli import run_command
-from fsanet.detectors import DETECTORS, DetectorError, DlibCNNDetector, DlibDetector, make_detector
+from fsanet.faces.detectors import DETECTORS, DetectorError, DlibCNNDetector, DlibDetector, make_detector
 
 
 def _group(shared):

@@ -9,12 +9,12 @@ import pytest
 
 import fsanet
 from fsanet.cli import run_command
-from fsanet.data import load_pose_npz, write_pose_npz
-from fsanet.evaluation import load_preset
-from fsanet.frozen_graph import FrozenGraph
-from fsanet.metrics import axis_errors, geodesic_errors, mean_absolute_error, pose_errors
-from fsanet.pose import pose_from_pose_para, pose_from_rotation, rotation_from_pose
-from fsanet.variants import ALIASES, FUSIONS
+from fsanet.data.npz import load_pose_npz, write_pose_npz
+from fsanet.experiments.evaluation import load_preset
+from fsanet.hub.frozen_graph import FrozenGraph
+from fsanet.experiments.metrics import axis_errors, geodesic_errors, mean_absolute_error, pose_errors
+from fsanet.core.pose import pose_from_pose_para, pose_from_rotation, rotation_from_pose
+from fsanet.model.variants import ALIASES, FUSIONS
 
 from conftest import ROOT, frozen_graph_path
 
@@ -123,7 +123,7 @@ def test_plots_are_written(tmp_path, aflw_samples, capsys):
     crops, poses = aflw_samples
     write_pose_npz(tmp_path / "aflw16.npz", crops, poses)
     spec = f"fusion:{ROOT / 'x.h5'}"  # a label that is not a file name
-    from fsanet.plots import file_stem, write_plots
+    from fsanet.experiments.plots import file_stem, write_plots
     assert "/" not in file_stem(spec) and file_stem("capsule") == "capsule"
     assert run_command("test", ["--models", "capsule", "var_capsule", "--test", str(tmp_path / "aflw16.npz"),
                                 "--plot", str(tmp_path / "plots")]) == 0

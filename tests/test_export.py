@@ -1,5 +1,5 @@
-"""Exports (fsanet.exports) at parity, each run by its own runtime, and the PosePredictor backends
-(fsanet.backends): conversion cache, check against Keras, default choice, exported files as models."""
+"""Exports (fsanet.deploy.export) at parity, each run by its own runtime, and the PosePredictor backends
+(fsanet.deploy.backends): conversion cache, check against Keras, default choice, exported files as models."""
 
 import json
 import re
@@ -18,13 +18,13 @@ from ai_edge_litert.interpreter import Interpreter
 from tensorflow.lite.tools import flatbuffer_utils
 
 import fsanet
-from fsanet import backends
-from fsanet.backends import ExportedModel, converted_runner, select_runner
+from fsanet.deploy import backends
+from fsanet.deploy.backends import ExportedModel, converted_runner, select_runner
 from fsanet.cli import run_command
-from fsanet.exports import SUFFIXES, ExportError, export, read_metadata, source_metadata
-from fsanet.inference import PosePredictor
-from fsanet.model_spec import ModelSpecError, resolve_model
-from fsanet.pretrained import find_checkpoint
+from fsanet.deploy.export import SUFFIXES, ExportError, export, read_metadata, source_metadata
+from fsanet.deploy.predictor import PosePredictor
+from fsanet.hub.model_spec import ModelSpecError, resolve_model
+from fsanet.hub.pretrained import find_checkpoint
 
 from conftest import clean_env
 
@@ -195,7 +195,7 @@ def test_failed_export_leaves_nothing(pretrained, tmp_path, monkeypatch):
     def fail(network, path, metadata):
         path.write_bytes(b"half a file")
         raise RuntimeError("converter crashed")
-    monkeypatch.setattr("fsanet.exports._write_onnx", fail)
+    monkeypatch.setattr("fsanet.deploy.export._write_onnx", fail)
     with pytest.raises(RuntimeError, match="converter crashed"):
         export(pretrained("capsule"), tmp_path / "capsule.onnx", "onnx")
     assert list(tmp_path.iterdir()) == []
@@ -323,7 +323,7 @@ def test_exported_files_as_models(exported, pretrained, aflw_samples):
 
 
 def test_test_command_scores_an_exported_file_like_its_model(exported, aflw_samples, tmp_path):
-    from fsanet.data import write_pose_npz
+    from fsanet.data.npz import write_pose_npz
     crops, poses = aflw_samples
     write_pose_npz(tmp_path / "aflw16.npz", crops, poses)
     onnx_file = str(exported("fusion", "onnx"))

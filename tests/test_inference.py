@@ -5,11 +5,11 @@ import cv2
 import numpy as np
 import pytest
 
-from fsanet import backends
-from fsanet.backends import export_cache_path
-from fsanet.exports import ExportError
-from fsanet.images import ImageError
-from fsanet.inference import PosePredictor, minmax_normalize
+from fsanet.deploy import backends
+from fsanet.deploy.backends import export_cache_path
+from fsanet.deploy.export import ExportError
+from fsanet.core.images import ImageError
+from fsanet.deploy.predictor import PosePredictor, minmax_normalize
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from fsanet import layers as fl
+from fsanet.model import layers as fl
 
 RNG = np.random.default_rng(7)
 

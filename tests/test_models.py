@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import fsanet
-from fsanet.inference import fold_batch_norm
-from fsanet.models import FIRST_CONVS
+from fsanet.model.inference_form import fold_batch_norm
+from fsanet.model.models import FIRST_CONVS
 
 SPEC_PARAMETERS = {"capsule": 238_471, "var_capsule": 238_406, "noS_capsule": 694_563,
                    "metric": 175_046, "netvlad": 183_562, "ssrnet_md": 233_619}

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import fsanet
-from fsanet.frozen_graph import FrozenGraph
-from fsanet.inference import PosePredictor
+from fsanet.hub.frozen_graph import FrozenGraph
+from fsanet.deploy.predictor import PosePredictor
 
 from conftest import frozen_graph_path
 

@@ -5,9 +5,9 @@ import shutil
 import numpy as np
 import pytest
 
-from fsanet.pretrained import (REGISTRY, UnknownCheckpointError, WeightsUnavailableError, fetch, find_checkpoint,
+from fsanet.hub.pretrained import (REGISTRY, UnknownCheckpointError, WeightsUnavailableError, fetch, find_checkpoint,
                                load_pretrained, sha256_of)
-from fsanet.protocols import UnknownProtocolError
+from fsanet.core.protocols import UnknownProtocolError
 
 COMMIT = "4361d0e48103bb215d15734220c9d17e6812bb48"
 

@@ -1,4 +1,4 @@
-"""Per-frame data files (fsanet.records), the angle convention's matrix and cube (fsanet.pose),
+"""Per-frame data files (fsanet.video.records), the angle convention's matrix and cube (fsanet.core.pose),
 and the plot command (fsanet.commands.plot)."""
 
 import argparse
@@ -9,9 +9,10 @@ import pytest
 
 from fsanet.commands import plot
 from fsanet.errors import NothingFoundError
-from fsanet.io import OutputError
-from fsanet.pose import cube_corners, draw_axes, draw_cube, pose_from_rotation, rotation_from_pose
-from fsanet.records import FaceRecord, RecordError, RecordWriter, read_records
+from fsanet.core.outputs import OutputError
+from fsanet.core.pose import cube_corners, pose_from_rotation, rotation_from_pose
+from fsanet.video.drawing import draw_axes, draw_cube
+from fsanet.video.records import FaceRecord, RecordError, RecordWriter, read_records
 
 
 def _records(frame, spread=True, smoothed=False):

@@ -1,13 +1,14 @@
-"""Face tracks (fsanet.tracking) on boxes with known motion, and temporal smoothing
-(fsanet.smoothing) on a still and a turning head."""
+"""Face tracks (fsanet.video.tracking) on boxes with known motion, and temporal smoothing
+(fsanet.video.smoothing) on a still and a turning head."""
 
 import dataclasses
 
 import numpy as np
 import pytest
 
-from fsanet.smoothing import OneEuroFilter, PoseSmoother
-from fsanet.tracking import FaceTracker, iou
+from fsanet.video.smoothing import OneEuroFilter, PoseSmoother
+from fsanet.faces.boxes import iou
+from fsanet.video.tracking import FaceTracker
 
 
 @dataclasses.dataclass

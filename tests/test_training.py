@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 
 import fsanet
-from fsanet.config import load_config
-from fsanet.data import write_pose_npz
-from fsanet.model_spec import load_keras_model
-from fsanet.inference import PosePredictor
-from fsanet.synthetic import synthetic_dataset
-from fsanet.training import learning_rate
+from fsanet.experiments.config import load_config
+from fsanet.data.npz import write_pose_npz
+from fsanet.hub.model_spec import load_keras_model
+from fsanet.deploy.predictor import PosePredictor
+from fsanet.data.synthetic import synthetic_dataset
+from fsanet.experiments.training import learning_rate
 
 from conftest import ROOT
 

@@ -16,11 +16,12 @@ import pytest
 
 import fsanet
 from fsanet.cli import run_command
-from fsanet.config import ConfigError, load_config
-from fsanet.data import write_pose_npz
-from fsanet.evaluation import evaluate
-from fsanet.model_spec import ModelSpecError, load_keras_model
-from fsanet.synthetic import synthetic_dataset
+from fsanet.experiments.config import ConfigError, load_config
+from fsanet.data.npz import write_pose_npz
+from fsanet.experiments.evaluation import evaluate
+from fsanet.errors import NonFiniteModelError
+from fsanet.hub.model_spec import load_keras_model
+from fsanet.data.synthetic import synthetic_dataset
 
 from conftest import ROOT
 
@@ -72,7 +73,7 @@ def test_a_non_finite_model_is_refused_for_training_and_evaluation(data_dir, tmp
     assert "nan.keras: the initial model holds NaN or infinity" in _error(capsys)
     assert not (tmp_path / "runs" / "capsule").exists()
     images, poses = synthetic_dataset(4, seed=1)
-    with pytest.raises(ModelSpecError, match=r"nan_model: \d+ weight tensors hold NaN or infinity"):
+    with pytest.raises(NonFiniteModelError, match=r"nan_model: \d+ weight tensors hold NaN or infinity"):
         evaluate({"nan_model": model}, {"heads": (images, poses)})
     write_pose_npz(tmp_path / "heads.npz", images, poses)
     assert run_command("test", ["--models", str(tmp_path / "nan.keras"), "--test", str(tmp_path / "heads.npz"),
@@ -83,10 +84,10 @@ def test_a_non_finite_model_is_refused_for_training_and_evaluation(data_dir, tmp
 
 def test_evaluation_refuses_non_finite_angles(monkeypatch):
     """A model whose weights are finite but whose angles are not (an exported file, an overflow)."""
-    from fsanet.inference import PosePredictor
+    from fsanet.deploy.predictor import PosePredictor
     monkeypatch.setattr(PosePredictor, "predict_prepared", lambda self, batch: np.full((len(batch), 3), np.inf))
     images, poses = synthetic_dataset(4, seed=1)
-    with pytest.raises(ModelSpecError, match="overflow: gives NaN or infinite angles on heads; its weights"):
+    with pytest.raises(NonFiniteModelError, match="overflow: gives NaN or infinite angles on heads; its weights"):
         evaluate({"overflow": fsanet.build_variant("capsule")}, {"heads": (images, poses)}, backend="keras")
 
 
@@ -186,7 +187,7 @@ def test_every_config_value_is_checked_with_key_and_file_named(tmp_path, text, m
     ('protocol = "BIWI"\nmodels = ["capsule"]\ntest = ["a.npz"]\n[raw_test]\nBIWI = 5', "raw_test.BIWI must be a non-empty"),
 ])
 def test_evaluation_preset_values_are_checked(tmp_path, text, message):
-    from fsanet.evaluation import load_preset
+    from fsanet.experiments.evaluation import load_preset
     (tmp_path / "preset.toml").write_text(text + "\n")
     with pytest.raises(ConfigError, match=re.escape(f"preset.toml: {message}")):
         load_preset(tmp_path / "preset.toml")

@@ -1,4 +1,4 @@
-"""Video I/O in background threads (fsanet.video): frames in order, errors where they belong,
+"""Video I/O in background threads (fsanet.video.media): frames in order, errors where they belong,
 threads that stop with the consumer, and an encoder that finishes every frame it was given."""
 
 import threading
@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fsanet.video import InputError, VideoOutput, prefetched
+from fsanet.video.media import InputError, VideoOutput, prefetched
 
 
 def test_prefetched_keeps_order_and_raises_in_the_consumer():

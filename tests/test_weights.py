@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import fsanet
-from fsanet.metrics import mean_absolute_error
-from fsanet.pretrained import REGISTRY, fetch
+from fsanet.experiments.metrics import mean_absolute_error
+from fsanet.hub.pretrained import REGISTRY, fetch
 
 FINITE = [(p, v) for (p, v), c in REGISTRY.items() if c.defect is None]
 

@@ -33,6 +33,19 @@ def seed(text):
     return value
 
 
+def add_protocol_argument(parser, help="whose released checkpoints: 300W_LP (1, the default) or BIWI (2)",
+                          default=None, required=False):
+    """The one ``--protocol`` flag: a protocol's name or number (``fsanet.core.protocols``), given
+    to the command as its name; default ``DEFAULT_PROTOCOL`` unless ``required``."""
+    from fsanet.core.protocols import DEFAULT_PROTOCOL, PROTOCOLS, get_protocol
+
+    def protocol(text):
+        return get_protocol(text).name
+    protocol.__name__ = "protocol (" + ", ".join(f"{p.name} or {p.number}" for p in PROTOCOLS.values()) + ")"
+    parser.add_argument("--protocol", type=protocol, required=required, help=help,
+                        default=None if required else (default or DEFAULT_PROTOCOL))
+
+
 positive_int.__name__ = "positive integer"
 non_negative_int.__name__ = "non-negative integer"
 positive_float.__name__ = "positive number"

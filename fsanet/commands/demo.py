@@ -14,12 +14,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from fsanet.commands import non_negative_int, positive_int
-from fsanet.backends import BACKENDS
-from fsanet.detectors import DETECTORS
-from fsanet.pose import DRAWINGS
-from fsanet.protocols import PROTOCOLS
-from fsanet.records import SUFFIXES
+from fsanet.commands import add_protocol_argument, non_negative_int, positive_int
+from fsanet.deploy.backends import BACKENDS
+from fsanet.faces.detectors import DETECTORS
+from fsanet.video.drawing import DRAWINGS
+from fsanet.video.records import SUFFIXES
 
 
 def data_file(text):
@@ -41,8 +40,7 @@ def add_arguments(parser):
     parser.add_argument("--model", default="fusion",
                         help="any model spec: released name or alias, fusion, fusion:a,b,c, .keras, "
                              "authors' .h5, or an exported .onnx / .tflite / SavedModel (default: fusion)")
-    parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default="300W_LP",
-                        help="whose released weights: 300W_LP (default) or BIWI")
+    add_protocol_argument(parser, help="whose released weights: 300W_LP (default) or BIWI")
     parser.add_argument("--backend", choices=BACKENDS,
                         help="pose runtime (default: the fastest whose conversion matches Keras)")
     parser.add_argument("--detector", choices=list(DETECTORS),
@@ -67,9 +65,9 @@ def add_arguments(parser):
 def output_for(source, output: Path, several: bool) -> Path:
     """The file a source's result is written to (for a folder input: the folder its images go in),
     checked now, before the model loads."""
-    from fsanet.images import IMAGE_SUFFIXES
-    from fsanet.io import OutputError, check_output
-    from fsanet.video import VIDEO_SUFFIXES
+    from fsanet.core.images import IMAGE_SUFFIXES
+    from fsanet.core.outputs import OutputError, check_output
+    from fsanet.video.media import VIDEO_SUFFIXES
     names_file = bool(output.suffix) and not output.is_dir()
     if names_file and (several or source.kind == "folder"):
         raise OutputError(f"--output {output}: names one file, but {'several inputs' if several else 'a folder'} "
@@ -85,15 +83,16 @@ def run(args) -> int:
     import cv2
     import numpy as np
 
-    from fsanet.annotate import PoseAnnotator, run_source
-    from fsanet.detectors import default_detector, make_detector
+    from fsanet.video.pipeline import PoseAnnotator, run_source
+    from fsanet.faces.detectors import default_detector, make_detector
     from fsanet.errors import FSANetError
-    from fsanet.inference import PosePredictor, configure_cpu_threads
-    from fsanet.io import check_output
-    from fsanet.model_spec import resolve_model
-    from fsanet.records import RecordWriter
-    from fsanet.smoothing import PoseSmoother
-    from fsanet.video import InputError, Source, display_available
+    from fsanet.deploy.predictor import PosePredictor
+    from fsanet.deploy.threads import configure_cpu_threads
+    from fsanet.core.outputs import check_output
+    from fsanet.hub.model_spec import resolve_model
+    from fsanet.video.records import RecordWriter
+    from fsanet.video.smoothing import PoseSmoother
+    from fsanet.video.media import InputError, Source, display_available
 
     status, sources, specs = 0, [], args.inputs + args.input or [None]
     for spec in specs:  # every input and output is checked before the model loads

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fsanet.exports import FORMATS, SUFFIXES
-from fsanet.protocols import PROTOCOLS
+from fsanet.deploy.export import FORMATS, SUFFIXES
+from fsanet.commands import add_protocol_argument
 
 
 def add_arguments(parser):
@@ -25,20 +25,19 @@ def add_arguments(parser):
     parser.add_argument("--format", required=True, choices=FORMATS)
     parser.add_argument("--output", required=True, type=Path,
                         help="the file (.onnx, .tflite) or folder (savedmodel) to write")
-    parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default="300W_LP",
-                        help="whose released weights: 300W_LP (default) or BIWI")
+    add_protocol_argument(parser)
     parser.add_argument("--int8", nargs="?", const="synthetic", metavar="CROPS",
                         help="litert only: quantise to int8, calibrating on 'synthetic' heads "
                              "(the default) or a folder of face-crop images")
 
 
 def run(args) -> int:
-    from fsanet.backends import ExportedModel, parity_difference
+    from fsanet.deploy.backends import ExportedModel, parity_difference
     import numpy as np
 
-    from fsanet.exports import ExportError, check_replaceable, export, representative_crops, source_metadata
-    from fsanet.io import check_output
-    from fsanet.model_spec import resolve_model
+    from fsanet.deploy.export import ExportError, check_replaceable, export, representative_crops, source_metadata
+    from fsanet.core.outputs import check_output
+    from fsanet.hub.model_spec import resolve_model
 
     suffix = SUFFIXES[args.format]
     if suffix and args.output.suffix != suffix:

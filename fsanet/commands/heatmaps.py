@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fsanet.protocols import PROTOCOLS
+from fsanet.commands import add_protocol_argument
 
 
 def add_arguments(parser):
@@ -18,14 +18,14 @@ def add_arguments(parser):
     parser.add_argument("--output", type=Path, default=Path("out/figure5.png"))
     parser.add_argument("--models", nargs="+", default=["capsule", "var_capsule"],
                         help="model specs with a scoring function (default: capsule var_capsule)")
-    parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default="300W_LP")
+    add_protocol_argument(parser)
 
 
 def _face_crop(image, is_crop, name):
     import cv2
 
-    from fsanet.crop import IMAGE_SIZE, crop_and_resize, detection_box
-    from fsanet.detectors import MTCNNDetector
+    from fsanet.faces.crop import IMAGE_SIZE, crop_and_resize, detection_box
+    from fsanet.faces.detectors import MTCNNDetector
     from fsanet.errors import NothingFoundError
     if is_crop:
         return cv2.resize(image, (IMAGE_SIZE, IMAGE_SIZE))
@@ -40,11 +40,11 @@ def _face_crop(image, is_crop, name):
 def run(args) -> int:
     import numpy as np
 
-    from fsanet.images import IMAGE_SUFFIXES, read_image
-    from fsanet.io import check_output
-    from fsanet.model_spec import resolve_model
-    from fsanet.structure_maps import fine_grained_structure_maps, heatmap_panel
-    from fsanet.video import default_image, write_image
+    from fsanet.core.images import IMAGE_SUFFIXES, read_image
+    from fsanet.core.outputs import check_output
+    from fsanet.hub.model_spec import resolve_model
+    from fsanet.experiments.structure_maps import fine_grained_structure_maps, heatmap_panel
+    from fsanet.video.media import default_image, write_image
     check_output(args.output, "--output", suffixes=IMAGE_SUFFIXES)
     image = read_image(args.image) if args.image else default_image()
     models = [resolve_model(m, args.protocol) for m in args.models]  # a bad spec is named before detection

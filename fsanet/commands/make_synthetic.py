@@ -1,4 +1,4 @@
-"""Write synthetic heads at known poses (fsanet.synthetic) as an npz in the authors' format.
+"""Write synthetic heads at known poses (fsanet.data.synthetic) as an npz in the authors' format.
 
     fsanet make-synthetic --output data/synthetic_train.npz --count 4000 --seed 0
 """
@@ -19,9 +19,9 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from fsanet.data import write_pose_npz
-    from fsanet.io import check_output
-    from fsanet.synthetic import synthetic_dataset
+    from fsanet.data.npz import write_pose_npz
+    from fsanet.core.outputs import check_output
+    from fsanet.data.synthetic import synthetic_dataset
     check_output(args.output, "--output")
     images, poses = synthetic_dataset(args.count, args.seed, progress=True)
     write_pose_npz(args.output, images, poses)

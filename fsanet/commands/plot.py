@@ -23,8 +23,8 @@ def add_arguments(parser):
 
 def run(args) -> int:
     from fsanet.errors import NothingFoundError
-    from fsanet.io import check_output
-    from fsanet.records import read_records
+    from fsanet.core.outputs import check_output
+    from fsanet.video.records import read_records
     output = check_output(args.output or args.data.with_suffix(".png"), "--output", suffixes={".png"})
     rows = read_records(args.data)
     if not rows:
@@ -35,7 +35,7 @@ def run(args) -> int:
 
 
 def plot_tracks(rows, output, title):
-    """Draw ``rows`` (records as ``fsanet.records.read_records`` gives them) into a PNG, atomically."""
+    """Draw ``rows`` (records as ``fsanet.video.records.read_records`` gives them) into a PNG, atomically."""
     import io
 
     import matplotlib
@@ -43,8 +43,8 @@ def plot_tracks(rows, output, title):
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from fsanet.io import atomic_write
-    from fsanet.pose import ANGLES
+    from fsanet.core.outputs import atomic_write
+    from fsanet.core.pose import ANGLES
 
     timed = all(r["time"] is not None for r in rows)
     tracks = sorted({r["track"] for r in rows})

@@ -6,7 +6,7 @@
         -> data/BIWI_train.npz, data/BIWI_test.npz, data/BIWI_split.json (70/30 split by video)
 
 By default the sets are made the authors' way (SPEC §5): MTCNN's full cascade fed the BGR frame,
-faces widened by 0.4, and their scripts' box rules (``fsanet.biwi.BoxRules``). ``--detector-rgb``
+faces widened by 0.4, and their scripts' box rules (``fsanet.data.biwi.BoxRules``). ``--detector-rgb``
 and ``--box-rules clean`` undo their quirks. Videos run in parallel (one MTCNN per worker); bad
 frames are skipped and named (``--strict``: stop).
 """
@@ -16,16 +16,17 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from fsanet.commands import positive_int, seed
+from fsanet.commands import add_protocol_argument, positive_int, seed
 
 
 def add_arguments(parser):
-    from fsanet.biwi import FACE_RULES, TRAIN_VIDEOS
-    from fsanet.biwi_prepare import BOX_RULES
-    from fsanet.crop import IMAGE_SIZE
+    from fsanet.data.biwi import TRAIN_VIDEOS
+    from fsanet.data.biwi_prepare import BOX_RULES
+    from fsanet.faces.crop import IMAGE_SIZE
     parser.add_argument("--input", required=True, type=Path, help="BIWI hpdb folder (01, 02, ... inside)")
     parser.add_argument("--output-dir", required=True, type=Path)
-    parser.add_argument("--protocol", required=True, type=int, choices=sorted(FACE_RULES))
+    add_protocol_argument(parser, help="1 (300W_LP: test set BIWI_noTrack) or 2 (BIWI: 70/30 video split)",
+                          required=True)
     parser.add_argument("--seed", type=seed, default=0, help="protocol 2: seed of the video split")
     parser.add_argument("--train-videos", type=positive_int, default=TRAIN_VIDEOS,
                         help="protocol 2: videos in the training set (16 of 24: 70/30)")
@@ -47,7 +48,7 @@ def _reason(why):
 
 def summary_lines(summary, protocol):
     """The printed summary: frames kept (and how their box was chosen), dropped, skipped, written."""
-    from fsanet.biwi import FACE_RULES
+    from fsanet.data.biwi import FACE_RULES
     videos = summary["videos"]
     kept, stale, reused = (sum(v[key] for v in videos) for key in ("kept", "stale_box", "reused_box"))
     lines = [f"kept {kept} frames of {len(videos)} videos: {kept - stale - reused} with their own face, "
@@ -68,11 +69,13 @@ def summary_lines(summary, protocol):
 def run(args) -> int:
     import functools
 
-    from fsanet.biwi_prepare import prepare
-    from fsanet.detectors import MTCNNCascadeDetector
-    summary = prepare(args.input, args.output_dir, args.protocol, args.seed, args.train_videos, args.split,
+    from fsanet.core.protocols import get_protocol
+    from fsanet.data.biwi_prepare import prepare
+    from fsanet.faces.detectors import MTCNNCascadeDetector
+    protocol = get_protocol(args.protocol).number
+    summary = prepare(args.input, args.output_dir, protocol, args.seed, args.train_videos, args.split,
                       args.workers, args.strict, args.image_size,
                       detector_factory=functools.partial(MTCNNCascadeDetector, rgb=args.detector_rgb),
                       box_rules=args.box_rules)
-    print("\n".join(summary_lines(summary, args.protocol)))
+    print("\n".join(summary_lines(summary, protocol)))
     return 0

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fsanet.commands import positive_int
-from fsanet.crop import IMAGE_SIZE
+from fsanet.faces.crop import IMAGE_SIZE
 
 USES_TENSORFLOW = False
 
@@ -34,7 +34,7 @@ def add_arguments(parser):
 
 def run(args) -> int:
     from fsanet.errors import UsageError
-    from fsanet.type1 import prepare, prepare_300w_lp
+    from fsanet.data.type1 import prepare, prepare_300w_lp
     if args.input and (not args.output or args.output_dir):
         raise UsageError("--input goes with --output (a file), not --output-dir")
     if args.root_300w_lp and (not args.output_dir or args.output):

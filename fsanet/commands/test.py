@@ -17,7 +17,7 @@ found under --raw-dir; faces it does not find are counted. Rows under one test s
 table block.
 
 The table shows per-angle MAE and their mean (the paper's measure), --metrics geodesic,maev adds
-the geodesic rotation error and the head-axis vector error (fsanet.metrics), and the paper's
+the geodesic rotation error and the head-axis vector error (fsanet.experiments.metrics), and the paper's
 figures stand beside our rows. --json writes every score, MAE by |yaw| bin, per-sample
 predictions and the backend each model ran on; --plot DIR writes error-by-|yaw| and predicted-vs-true PNGs.
 """
@@ -26,11 +26,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fsanet.errors import FSANetError
-
-
-class EvaluationInputError(FSANetError, ValueError):
-    """Flags (or preset values) that do not fit together; the message says which."""
+from fsanet.errors import EvaluationInputError
 
 
 def _raw_test(text):
@@ -41,7 +37,7 @@ def _raw_test(text):
 
 
 def _metrics(text):
-    from fsanet.evaluation import TABLE_METRICS
+    from fsanet.experiments.evaluation import TABLE_METRICS
     names = [m.strip() for m in text.split(",") if m.strip()]
     unknown = [m for m in names if m not in TABLE_METRICS]
     if unknown:
@@ -53,8 +49,8 @@ _metrics.__name__ = "comma-separated list of geodesic, maev"
 
 
 def add_arguments(parser):
-    from fsanet.backends import BACKENDS
-    from fsanet.protocols import PROTOCOLS
+    from fsanet.commands import add_protocol_argument
+    from fsanet.deploy.backends import BACKENDS
     parser.add_argument("--preset", type=Path, help="a table preset in configs/ (models, test sets, paper figures)")
     parser.add_argument("--models", nargs="+", help="models and baselines to evaluate (overrides the preset's)")
     parser.add_argument("--test", nargs="+", type=Path, help="test npz files (overrides the preset's)")
@@ -63,7 +59,8 @@ def add_arguments(parser):
                         help="raw test folders for baselines: AFLW2000 (jpg + mat) or BIWI hpdb "
                              "(overrides the preset's)")
     parser.add_argument("--raw-dir", type=Path, help="folder holding the preset's raw test folders")
-    parser.add_argument("--protocol", choices=sorted(PROTOCOLS), help="checkpoints of released models")
+    add_protocol_argument(parser, help="checkpoints of released models: 300W_LP (1) or BIWI (2); "
+                          "default: the preset's, else 300W_LP", required=False, default="")
     parser.add_argument("--backend", choices=BACKENDS,
                         help="pose runtime for Keras models (default: the fastest whose conversion "
                              "matches Keras); exported files run under their own")
@@ -77,7 +74,7 @@ def add_arguments(parser):
 
 def _plan(args, preset):
     """(networks, baselines, npz paths, raw folders by name, baselines not run with why)."""
-    from fsanet.baselines import BASELINES
+    from fsanet.experiments.baselines import BASELINES
     requested = args.models or [*preset.get("models", []), *preset.get("baselines", [])]
     networks = [m for m in requested if m not in BASELINES]
     baselines = [m for m in requested if m in BASELINES]
@@ -108,18 +105,18 @@ def _plan(args, preset):
 
 
 def run(args) -> int:
-    from fsanet.baselines import evaluate_baseline, load_raw_test_set, make_baseline
-    from fsanet.evaluation import evaluate, format_table, load_preset, load_test_set
-    from fsanet.io import check_output, write_json
-    from fsanet.model_spec import resolve_model
-    from fsanet.protocols import PROTOCOLS
+    from fsanet.experiments.baselines import evaluate_baseline, load_raw_test_set, make_baseline
+    from fsanet.experiments.evaluation import evaluate, format_table, load_preset, load_test_set
+    from fsanet.core.outputs import check_output, write_json
+    from fsanet.hub.model_spec import resolve_model
+    from fsanet.core.protocols import DEFAULT_PROTOCOL, PROTOCOLS
     if args.json:
         check_output(args.json, "--json")
     if args.plot:
         check_output(args.plot, "--plot", folder=True)
     preset = load_preset(args.preset) if args.preset else {}
     networks, baselines, tests, raw, not_run = _plan(args, preset)
-    protocol = args.protocol or preset.get("protocol", "300W_LP")
+    protocol = args.protocol or preset.get("protocol", DEFAULT_PROTOCOL)
     angle_filter = preset.get("angle_filter", True) if args.angle_filter is None else args.angle_filter
     test_sets = {Path(t).stem: load_test_set(t, angle_filter) for t in tests}
     raw_sets = {name: load_raw_test_set(folder, name, angle_filter) for name, folder in raw.items()}
@@ -150,7 +147,7 @@ def run(args) -> int:
             "published": preset.get("published", {}), "models": results})
         print(f"\nwrote {args.json}")
     if args.plot:
-        from fsanet.plots import write_plots
+        from fsanet.experiments.plots import write_plots
         paths = write_plots(results, {name: poses for name, (_, poses) in test_sets.items()},
                             {name: s.poses for name, s in raw_sets.items()}, args.plot)
         print(f"wrote {len(paths)} plots into {args.plot}")

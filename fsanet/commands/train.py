@@ -4,7 +4,7 @@
     fsanet train configs/protocol1/capsule.toml --output-dir runs/protocol1 --resume
     fsanet train configs/protocol2/fusion.toml --init authors --epochs 10 --learning-rate 1e-4
 
-Each variant trains into <output-dir>/<variant alias>/ (see fsanet.training for the files). Flags
+Each variant trains into <output-dir>/<variant alias>/ (see fsanet.experiments.training for the files). Flags
 override the config's values. --init takes 'authors' (the released checkpoint of the variant and
 protocol) or any model spec (a .keras, an authors' .h5, a released name).
 """
@@ -43,9 +43,9 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from fsanet.config import load_config
-    from fsanet.io import check_output
-    from fsanet.training import train
+    from fsanet.experiments.config import load_config
+    from fsanet.core.outputs import check_output
+    from fsanet.experiments.training import train
     check_output(args.output_dir, "--output-dir", folder=True)
     overrides = {"init": args.init, "training.epochs": args.epochs, "training.batch_size": args.batch_size,
                  "training.learning_rate": args.learning_rate, "training.seed": args.seed,

@@ -1,0 +1,168 @@
+"""Datasets in the authors' npz format: reading with checks, the ±99° filter, atomic writing,
+and the per-sample preparation of 300W-LP / AFLW2000 ("type1") images (SPEC §5).
+
+npz keys: ``image`` (N, 64, 64, 3) uint8 BGR, ``pose`` (N, 3) float64 degrees [yaw, pitch, roll] (as the
+authors' files store them; loading gives float32 to the networks), ``img_size``; and, in files this
+project prepares, ``name`` (N,) each sample's file stem (what identity-disjoint splits need).
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import scipy.io
+
+from fsanet.faces.crop import IMAGE_SIZE, landmark_crop
+from fsanet.errors import DatasetError, SampleError
+from fsanet.core.images import ImageError, decode_image
+from fsanet.core.outputs import atomic_write
+from fsanet.core.pose import VALUE_RANGE, pose_from_pose_para
+
+
+SPLITS_300W_LP = ("AFW", "AFW_Flip", "HELEN", "HELEN_Flip", "IBUG", "IBUG_Flip", "LFPW", "LFPW_Flip")
+"""The 8 folders of 300W-LP; each becomes ``<split>.npz``, the training set of protocol 1."""
+
+
+def load_pose_npz(path):
+    """(images uint8 (N, S, S, 3), poses float (N, 3)) from an npz in the authors' format."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise DatasetError(f"{path}: dataset file not found")
+    if not zipfile.is_zipfile(path):
+        raise DatasetError(f"{path}: not a readable npz file (not a zip archive)")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            files = set(npz.files)
+            images, poses = (npz[k] if k in files else None for k in ("image", "pose"))
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise DatasetError(f"{path}: not a readable npz file ({e})") from None
+    except ValueError:  # object arrays would need pickle, which is never allowed
+        raise DatasetError(f"{path}: holds object (pickled) arrays, refused; "
+                           "expected plain numeric arrays") from None
+    missing = [k for k, v in (("image", images), ("pose", poses)) if v is None]
+    if missing:
+        raise DatasetError(f"{path}: missing key(s) {missing}; found {sorted(files)}")
+    if images.ndim != 4 or images.shape[3] != 3 or images.shape[1] != images.shape[2]:
+        raise DatasetError(f"{path}: 'image' must be (N, S, S, 3), got {images.shape}")
+    if images.dtype != np.uint8:
+        raise DatasetError(f"{path}: 'image' must be uint8, got {images.dtype}")
+    if poses.ndim != 2 or poses.shape[1] != 3 or not np.issubdtype(poses.dtype, np.number):
+        raise DatasetError(f"{path}: 'pose' must be numeric (N, 3), got {poses.dtype} {poses.shape}")
+    if len(images) != len(poses):
+        raise DatasetError(f"{path}: {len(images)} images but {len(poses)} poses")
+    bad = np.flatnonzero(~np.isfinite(poses).all(axis=1))
+    if bad.size:
+        raise DatasetError(f"{path}: {bad.size} pose label(s) are NaN or infinite (first at index {bad[0]})")
+    return images, poses.astype(np.float32)
+
+
+def within_range(poses, limit=VALUE_RANGE):
+    """Mask of samples whose three angles all lie within [-limit, limit] (the authors' rule)."""
+    return (np.abs(np.asarray(poses).reshape(-1, 3)) <= limit).all(axis=1)
+
+
+def filter_angle_range(images, poses, limit=VALUE_RANGE):
+    """Keep samples within the range; returns (images, poses, number dropped)."""
+    keep = within_range(poses, limit)
+    return images[keep], poses[keep], int((~keep).sum())
+
+
+def load_pose_sets(paths, angle_filter=True, what="training"):
+    """Concatenated (images, poses) of npz files, ±99° filtered when asked; (images, poses, dropped)."""
+    if not paths:
+        raise DatasetError(f"no {what} files given")
+    parts = [load_pose_npz(p) for p in paths]
+    images = np.concatenate([p[0] for p in parts])
+    poses = np.concatenate([p[1] for p in parts])
+    dropped = 0
+    if angle_filter:
+        images, poses, dropped = filter_angle_range(images, poses)
+    if not len(images):
+        raise DatasetError(f"{', '.join(map(str, paths))}: no {what} sample left after the ±99° filter")
+    return images, poses, dropped
+
+
+def load_sample_names(paths, angle_filter=True):
+    """The ``name`` of every sample of the npz files, in ``load_pose_sets`` order (same filter)."""
+    names = []
+    for path in paths:
+        with np.load(os.fspath(path), allow_pickle=False) as npz:
+            if "name" not in npz.files:
+                raise DatasetError(f"{path}: has no 'name' key (sample names); prepare it again with "
+                                   "this version to split it by identity")
+            part, poses = npz["name"], npz["pose"]
+        if part.shape != (len(poses),) or part.dtype.kind != "U":
+            raise DatasetError(f"{path}: 'name' must be {len(poses)} strings, got {part.dtype} {part.shape}")
+        names.append(part[within_range(poses.astype(np.float32))] if angle_filter else part)  # as loaded
+    return np.concatenate(names)
+
+
+def write_pose_npz(path, images, poses, image_size=IMAGE_SIZE, names=None):
+    """Write an npz in the authors' format atomically (temporary file, then rename); returns the path.
+
+    Labels are stored as float64, as the authors' preparation computed and stored them.
+    """
+    poses = np.asarray(poses, np.float64).reshape(-1, 3)
+    arrays = dict(image=np.asarray(images, np.uint8).reshape(-1, image_size, image_size, 3), pose=poses,
+                  img_size=np.int64(image_size))
+    if names is not None:
+        arrays["name"] = np.asarray(names, dtype=str).reshape(len(poses))
+    with atomic_write(path) as f:
+        np.savez_compressed(f, **arrays)
+    return path
+
+
+def pair_type1_files(directory):
+    """Sorted (stem, jpg, mat) triples of a 300W-LP / AFLW2000 folder, and the unpaired files.
+
+    Pairs are made by exact file stem, so an image is never matched with another sample's labels.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DatasetError(f"{directory}: not a directory")
+    jpgs = {p.stem: p for p in directory.iterdir() if p.suffix.lower() == ".jpg"}
+    mats = {p.stem: p for p in directory.iterdir() if p.suffix.lower() == ".mat"}
+    if not jpgs and not mats:
+        raise DatasetError(f"{directory}: no .jpg / .mat samples found")
+    pairs = [(stem, jpgs[stem], mats[stem]) for stem in sorted(jpgs.keys() & mats.keys())]
+    unpaired = sorted([(p, "image without its .mat") for s, p in jpgs.items() if s not in mats] +
+                      [(p, ".mat without its image") for s, p in mats.items() if s not in jpgs])
+    return pairs, unpaired
+
+
+def read_type1_labels(mat):
+    """(pose [yaw, pitch, roll] degrees float64, landmarks pt2d 2 x K) of one sample's ``.mat``."""
+    try:
+        labels = scipy.io.loadmat(os.fspath(mat))
+    except Exception as e:  # scipy raises several types for corrupt files
+        raise SampleError(f"unreadable .mat ({type(e).__name__})") from None
+    if "pt2d" not in labels or "Pose_Para" not in labels:
+        raise SampleError(".mat lacks pt2d or Pose_Para")
+    pose_para = np.asarray(labels["Pose_Para"])
+    if pose_para.dtype.kind not in "iuf" or pose_para.size < 3:
+        raise SampleError(f"Pose_Para must hold pitch, yaw, roll (3+ numbers), got {pose_para.dtype} "
+                          f"of shape {pose_para.shape}")
+    pose = pose_from_pose_para(pose_para)
+    if not np.isfinite(pose).all():
+        raise SampleError("NaN or infinite pose label")
+    return pose, labels["pt2d"]
+
+
+def prepare_type1_sample(jpg, mat, image_size=IMAGE_SIZE):
+    """(crop uint8 (S, S, 3) BGR, pose [yaw, pitch, roll] degrees) of one sample, per SPEC §5.
+
+    The image is decoded strictly (``fsanet.core.images``): a cut or corrupt file is a bad sample."""
+    try:
+        image = decode_image(jpg, cv2.IMREAD_COLOR)  # as the authors' cv2.imread, minus the grey fill
+    except ImageError:
+        raise SampleError("unreadable or truncated image") from None
+    pose, pt2d = read_type1_labels(mat)
+    try:
+        crop = landmark_crop(image, pt2d, size=image_size)
+    except ValueError as e:
+        raise SampleError(str(e)) from None
+    return crop, pose

@@ -1,0 +1,127 @@
+"""The predictor: yaw, pitch, roll of face crops, one at a time or in batches, on any backend
+(``fsanet.deploy.backends``), with the demos' min-max normalisation as an option."""
+
+from __future__ import annotations
+
+import threading
+import warnings
+
+import cv2
+import keras
+import numpy as np
+
+from fsanet.core.images import face_crops
+from fsanet.model.models import FSANet, SSRNetMD
+from fsanet.core.pose import ANGLES
+from fsanet.deploy.backends import select_runner
+from fsanet.deploy.export import ExportError
+
+
+def minmax_normalize(crop):
+    """The authors' demo normalisation: stretch each crop to 0..255 (cv2.NORM_MINMAX)."""
+    return cv2.normalize(crop, None, alpha=0, beta=255, norm_type=cv2.NORM_MINMAX)
+
+
+class PosePredictor:
+    """Yaw, pitch, roll (degrees) of BGR face crops.
+
+    ``model`` is any FSA-Net, SSR-Net-MD or fusion model, or an exported file opened as
+    ``fsanet.deploy.backends.ExportedModel``. A call takes one crop (an HxW or HxWxC array) or several (a
+    list of them, or an NxHxWxC array), of any size (resized bilinearly to the model's input, as the
+    authors did). Pixels (``fsanet.core.images.as_bgr``): uint8 BGR 0..255 as OpenCV reads them; uint16
+    as 16-bit; floats only with ``value_range`` (e.g. ``(0, 1)``) saying what they span; grayscale
+    and BGRA converted; NaN or infinity refused (``ImageError``). ``normalize=True`` adds the demos'
+    per-crop min-max stretch; the networks themselves take raw 0..255 values.
+
+    ``backend`` is ``"keras"``, ``"onnxruntime"`` or ``"litert"`` (``fsanet.deploy.backends``); None takes the
+    fastest one whose converted file matches the Keras model (converted once and cached).
+
+    ``predict_members`` also gives a fusion's members' outputs (their disagreement is an
+    uncertainty estimate): the members then run one by one on the same backend (converted on first
+    use) and are averaged, which is what the fusion's ``Average`` layer computes.
+    """
+
+    def __init__(self, model, normalize=False, backend=None, value_range=None):
+        self.model = model
+        self.normalize, self.value_range = normalize, value_range
+        self.image_size = model.input_shape[1]
+        self._member_models = ([layer for layer in model.layers if isinstance(layer, (FSANet, SSRNetMD))]
+                               if isinstance(model, keras.Model) and not isinstance(model, (FSANet, SSRNetMD))
+                               else [])
+        # A fusion converts lazily: the fused network on the first plain call, the other members on
+        # the first predict_members (the demo's path), so a run never converts the fused network it
+        # does not run. The first member converts now, which chooses the backend and makes a bad
+        # explicit backend fail here rather than mid-video.
+        self._requested_backend = backend
+        self._conversion_lock = threading.Lock()
+        self._forward = self._members = None
+        if self._member_models:
+            self.backend, first = select_runner(self._member_models[0], backend)
+            self._members = [first] + [None] * (len(self._member_models) - 1)
+        else:
+            self.backend, self._forward = select_runner(model, backend)
+
+    def _runner(self, model):
+        """A runner of ``model`` on this predictor's backend; where the backend was chosen
+        automatically and this network fails to convert on it, the next backend that works."""
+        try:
+            return select_runner(model, self.backend)[1]
+        except ExportError as e:
+            if self._requested_backend is not None:
+                raise
+            backend, runner = select_runner(model)
+            warnings.warn(f"{model.name} runs on {backend}: {e}")
+            return runner
+
+    @property
+    def has_members(self) -> bool:
+        """Whether ``predict_members`` gives members' outputs: a fusion given as a Keras model (an
+        exported fusion is one network)."""
+        return bool(self._member_models)
+
+    def prepare(self, crops) -> np.ndarray:
+        """(N, S, S, 3) float32 network input from one crop or a sequence / array of crops."""
+        crops, _ = face_crops(crops, self.value_range)
+        batch = np.empty((len(crops), self.image_size, self.image_size, 3), np.float32)
+        for i, crop in enumerate(crops):
+            if crop.shape[:2] != (self.image_size, self.image_size):
+                crop = cv2.resize(crop, (self.image_size, self.image_size))
+            batch[i] = minmax_normalize(crop) if self.normalize else crop
+        return batch
+
+    def predict_prepared(self, batch) -> np.ndarray:
+        """(N, 3) angles for an already prepared float32 batch."""
+        return self._predict(batch)[0]
+
+    def _predict(self, batch, members=False):
+        """(angles (N, 3), members (N, M, 3) or None) of a prepared batch."""
+        batch = np.asarray(batch, np.float32)
+        if len(batch) == 0:
+            return np.empty((0, 3), np.float32), None
+        if not (members and self._member_models):
+            if self._forward is None:  # first plain call of a fusion (the lock only then)
+                with self._conversion_lock:
+                    if self._forward is None:  # another thread may have converted it meanwhile
+                        self._forward = self._runner(self.model)
+            return np.asarray(self._forward(batch)), None
+        if any(forward is None for forward in self._members):  # first predict_members
+            with self._conversion_lock:
+                self._members = [forward if forward is not None else self._runner(model)
+                                 for forward, model in zip(self._members, self._member_models)]
+        outputs = np.stack([np.asarray(forward(batch)) for forward in self._members], axis=1)
+        return outputs.mean(axis=1, dtype=np.float32), outputs
+
+    def predict_members(self, crops):
+        """(angles, members) for a sequence of crops: the (N, 3) angles and a fusion's (N, M, 3)
+        member outputs from the same pass (None for a single model). The angles are the members'
+        mean: ``__call__``'s output to float32 rounding (about 1e-5 degrees)."""
+        return self._predict(self.prepare(list(crops)), members=True)
+
+    def __call__(self, crops) -> np.ndarray:
+        """(3,) for one crop, (N, 3) for several; columns are yaw, pitch, roll."""
+        angles = self.predict_prepared(self.prepare(crops))
+        return angles[0] if isinstance(crops, np.ndarray) and crops.ndim in (2, 3) else angles
+
+    @staticmethod
+    def as_dict(angles) -> dict:
+        return dict(zip(ANGLES, (float(a) for a in angles)))

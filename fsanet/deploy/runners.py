@@ -1,0 +1,191 @@
+"""Runners of the pose networks: Keras' own graph, or an exported file under ONNX Runtime, LiteRT or
+TensorFlow (SavedModel). A runner is a callable from a float32 (N, 64, 64, 3) batch to (N, 3) angles.
+
+Threads: FSA-Net's ops are small, so splitting one op over cores gains little. Every runtime instance
+runs on one thread; up to ``SMALL_BATCH`` images run in the caller's thread (on an idle machine two
+threads are faster at batch 1, but a video pipeline needs the second core for decoding and encoding,
+and under load one thread was faster), a larger batch is cut into chunks of ``SMALL_BATCH`` (their activations
+stay in cache) that one worker per core runs side by side. At batch 64 this and one instance with an
+intra-op thread per core came within noise of each other on the shared 2-core machine. ONNX Runtime's idle
+threads would spin, stealing the core the rest of a pipeline (video decoding, face detection) needs:
+spinning is turned off.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from fsanet.core.quiet import native_stderr_captured
+from fsanet.deploy.export import read_metadata
+from fsanet.errors import ExportError
+from fsanet.model.inference_form import fold_batch_norm
+from fsanet.model.variants import IMAGE_SIZE
+
+FILE_BACKENDS = {".onnx": "onnxruntime", ".tflite": "litert"}
+"""The runtime of each exported file, by suffix (a SavedModel folder runs under "tensorflow")."""
+SMALL_BATCH = 8
+
+
+class KerasRunner:
+    """One concrete ``tf.function`` of the inference form (``fold_batch_norm``), called directly:
+    ``model.predict`` costs tens of milliseconds of set-up per call and even the generic
+    ``tf.function`` dispatch about a millisecond, more than the network itself at batch 1."""
+
+    backend = "keras"
+
+    def __init__(self, model):
+        import tensorflow as tf
+        self.inference_model = fold_batch_norm(model)
+        size = model.input_shape[1]
+        self._forward = tf.function(
+            lambda images: self.inference_model(images, training=False), autograph=False,
+            input_signature=[tf.TensorSpec((None, size, size, 3), tf.float32)],
+        ).get_concrete_function()
+
+    def __call__(self, batch):
+        import tensorflow as tf
+        return self._forward(tf.convert_to_tensor(batch, tf.float32)).numpy()
+
+
+class _ThreadedRunner:
+    """Single-threaded runtime instances, one per calling thread: a batch of up to ``SMALL_BATCH``
+    images runs on the caller's; a larger one is cut into chunks of ``SMALL_BATCH`` that a pool of
+    one worker per core runs side by side (see the module docstring)."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self._local = threading.local()
+        self._pool = None
+        self._instance()  # opens the file now: a bad file fails here, not mid-video
+
+    def _instance(self):
+        if not hasattr(self._local, "instance"):
+            self._local.instance = self.open(threads=1)
+        return self._local.instance
+
+    def __call__(self, batch):
+        batch = np.asarray(batch, np.float32)
+        if len(batch) <= SMALL_BATCH:
+            return self._instance()(batch)
+        if self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1)
+        chunks = [batch[i:i + SMALL_BATCH] for i in range(0, len(batch), SMALL_BATCH)]
+        return np.concatenate(list(self._pool.map(lambda chunk: self._instance()(chunk), chunks)))
+
+
+class OnnxRuntimeRunner(_ThreadedRunner):
+    backend = "onnxruntime"
+
+    def open(self, threads):
+        """A new instance with ``threads`` intra-op threads, (N, 64, 64, 3) -> (N, 3)."""
+        try:
+            import onnxruntime
+        except ImportError:
+            raise ExportError("the onnxruntime backend needs the onnxruntime package") from None
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            session = onnxruntime.InferenceSession(str(self.path), options,
+                                                   providers=["CPUExecutionProvider"])
+        except Exception as e:  # ONNX Runtime raises its own types for unreadable files
+            raise ExportError(f"{self.path}: not a readable ONNX model ({e})") from None
+        return lambda batch: session.run(["pose"], {"image": batch})[0]
+
+
+class LiteRTRunner(_ThreadedRunner):
+    backend = "litert"
+
+    def open(self, threads):
+        """A new instance with ``threads`` intra-op threads, (N, 64, 64, 3) -> (N, 3)."""
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError:
+            raise ExportError("the litert backend needs the ai-edge-litert package") from None
+        try:  # XNNPACK's latest features: same results, about 20% faster at batch 64 (measured)
+            with native_stderr_captured():  # a deprecation notice printed as "ERROR:"
+                interpreter = Interpreter(model_path=str(self.path), num_threads=threads,
+                                          experimental_default_delegate_latest_features=True)
+            return _Interpreter(interpreter)
+        except ValueError as e:
+            raise ExportError(f"{self.path}: not a readable LiteRT model ({e})") from None
+
+
+class _Interpreter:
+    """A LiteRT interpreter resized only when the batch size changes (re-planning costs time)."""
+
+    def __init__(self, interpreter):
+        self.interpreter = interpreter
+        (self._input,) = interpreter.get_input_details()
+        (self._output,) = interpreter.get_output_details()
+        self._batch_size = None
+
+    def __call__(self, batch):
+        if len(batch) != self._batch_size:
+            self.interpreter.resize_tensor_input(self._input["index"], batch.shape)
+            with native_stderr_captured():  # LiteRT announces its XNNPACK delegate here
+                self.interpreter.allocate_tensors()
+            self._batch_size = len(batch)
+        self.interpreter.set_tensor(self._input["index"], batch)
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self._output["index"])
+
+
+class SavedModelRunner:
+    backend = "tensorflow"
+
+    def __init__(self, path):
+        import tensorflow as tf
+        self.path = Path(path)
+        try:
+            self._serve = tf.saved_model.load(str(self.path)).signatures["serving_default"]
+        except Exception as e:  # TensorFlow raises many types for unreadable folders
+            raise ExportError(f"{self.path}: not a readable SavedModel ({e})") from None
+
+    def __call__(self, batch):
+        import tensorflow as tf
+        return self._serve(image=tf.convert_to_tensor(batch, tf.float32))["pose"].numpy()
+
+
+FILE_RUNNERS = {"onnxruntime": OnnxRuntimeRunner, "litert": LiteRTRunner,
+                 "tensorflow": SavedModelRunner}
+
+
+def file_backend(path) -> str | None:
+    """The runtime of an exported file or SavedModel folder, None if ``path`` is neither."""
+    path = Path(path)
+    if path.is_dir():
+        return "tensorflow" if (path / "saved_model.pb").is_file() else None
+    return FILE_BACKENDS.get(path.suffix) if path.suffix else None
+
+
+class ExportedModel:
+    """An exported file standing in for a model where only inference is needed (``PosePredictor``,
+    the demo, evaluation): ``model(images)`` gives (N, 3) angles under the file's own runtime."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.backend = file_backend(self.path)
+        if not self.path.exists():
+            raise ExportError(f"{self.path}: exported model not found")
+        if self.backend is None:
+            raise ExportError(f"{self.path}: not an exported model (.onnx, .tflite or a SavedModel "
+                              "folder)")
+        self.runner = FILE_RUNNERS[self.backend](self.path)
+        self.metadata = read_metadata(self.path)
+        self.name = self.metadata.get("variant") or self.path.stem
+        self.input_shape = (None, IMAGE_SIZE, IMAGE_SIZE, 3)
+
+    @property
+    def size_bytes(self) -> int:
+        files = self.path.rglob("*") if self.path.is_dir() else [self.path]
+        return sum(f.stat().st_size for f in files if f.is_file())
+
+    def __call__(self, images):
+        return self.runner(np.asarray(images, np.float32))

@@ -1,0 +1,174 @@
+"""Experiment configs: TOML files in ``configs/``, separate from code.
+
+A config may name a ``base`` file (relative to itself) whose values it overrides, so each recipe is
+written once (``configs/protocol1/recipe.toml``) and each model file only says which model it trains.
+Data paths are relative to a data folder chosen at run time (``--data-dir``). Command-line flags
+override values with dotted keys (``training.epochs``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from pathlib import Path
+
+from fsanet.errors import ConfigError
+from fsanet.core.protocols import PROTOCOLS
+from fsanet.data.splits import SPLITS
+from fsanet.model.variants import FUSIONS, get_variant
+
+
+def _value(kind, default=dataclasses.MISSING, test=None, requirement=""):
+    """A config field of ``kind`` (a key of ``_KINDS``) whose value must also pass ``test``
+    (``requirement`` says how, in words); without a default the key is required."""
+    return dataclasses.field(default=default, metadata={"kind": kind, "test": test, "requirement": requirement})
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+_KINDS = {  # kind: (check, what it is called in a message)
+    "int": (_is_int, "an integer"),
+    "number": (lambda v: (_is_int(v) or isinstance(v, float)) and math.isfinite(v), "a finite number"),
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "text": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
+    "optional text": (lambda v: v is None or (isinstance(v, str) and v != ""), "a non-empty string"),
+    "files": (lambda v: isinstance(v, (list, tuple)) and all(isinstance(f, str) and f for f in v),
+              "a list of file names"),
+    "names": (lambda v: isinstance(v, (list, tuple)) and all(isinstance(f, str) and f for f in v),
+              "a list of names"),
+    "table": (lambda v: isinstance(v, dict), "a table"),
+    "figures": (lambda v: isinstance(v, list) and len(v) in (1, 4) and
+                all((_is_int(f) or isinstance(f, float)) and math.isfinite(f) for f in v),
+                "[MAE] or [yaw, pitch, roll, MAE] (finite numbers)"),
+    "ints": (lambda v: isinstance(v, (list, tuple)) and all(map(_is_int, v)), "a list of integers"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    train: tuple = _value("files", ())
+    validation: tuple = _value("files", ())  # files; when empty, ``validation_split`` of the training data
+    validation_split: float = _value("number", 0.2, lambda v: 0 <= v < 1, "in [0, 1)")
+    validation_split_by: str = _value("text", "frame", lambda v: v in SPLITS, f"one of {list(SPLITS)}")  # fsanet.data.splits
+    test: tuple = _value("files", ())
+    angle_filter: bool = _value("bool", True)  # keep only samples with every angle in [-99, 99]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig:
+    epochs: int = _value("int", 90, lambda v: v >= 1, "at least 1")
+    batch_size: int = _value("int", 16, lambda v: v >= 1, "at least 1")
+    learning_rate: float = _value("number", 1e-3, lambda v: v > 0, "above 0")
+    lr_decay_epochs: tuple = _value("ints", (30, 60), lambda v: min(v, default=0) >= 0, "epochs >= 0")
+    lr_decay_factor: float = _value("number", 0.1, lambda v: v > 0, "above 0")
+    augmentation: bool = _value("bool", True)
+    seed: int = _value("int", 0, lambda v: 0 <= v < 2**32, "in [0, 2^32)")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+    model: str = _value("text")  # a variant alias / checkpoint name, or a fusion (its members are trained in turn)
+    protocol: str = _value("text", "300W_LP", lambda v: v in PROTOCOLS, f"one of {sorted(PROTOCOLS)}")
+    init: str | None = _value("optional text", None)  # "authors", an authors' .h5, or one of our .keras files
+    data: DataConfig = DataConfig()
+    training: TrainingConfig = TrainingConfig()
+
+    @property
+    def members(self) -> tuple:
+        """The variants this config trains: the fusion's members, or the model itself."""
+        return FUSIONS.get(self.model, (self.model,))
+
+    def for_member(self, member):
+        return dataclasses.replace(self, model=member)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _merge(base: dict, update: dict) -> dict:
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read(path: Path, seen=()) -> dict:
+    if path in seen:
+        raise ConfigError(f"{path}: 'base' files form a cycle")
+    try:
+        values = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot be read ({e.strerror or e})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: not valid TOML ({e})") from None
+    base = values.pop("base", None)
+    if base is None:
+        return values
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: base must be the file name of another config, got {base!r}")
+    return _merge(_read((path.parent / base).resolve(), seen + (path,)), values)
+
+
+def check_value(value, kind, where, test=None, requirement=""):
+    """Raise ``ConfigError`` ("<where> must be ...") unless ``value`` is of ``kind`` (a key of
+    ``_KINDS``) and passes ``test``."""
+    is_kind, called = _KINDS[kind]
+    if not is_kind(value):
+        raise ConfigError(f"{where} must be {called}, got {value!r}")
+    if test is not None and not test(value):
+        raise ConfigError(f"{where} must be {requirement}, got {value!r}")
+
+
+def _section(cls, values, path, name):
+    """``cls`` from a TOML table; every key known and every value of its kind and range."""
+    where = f"[{name}] " if name != "top level" else ""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: [{name}] must be a table of keys, got {values!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {unknown} in [{name}]; known: {sorted(fields)}")
+    for key, value in values.items():
+        meta = fields[key].metadata
+        if "kind" in meta:
+            check_value(value, meta["kind"], f"{path}: {where}{key}", meta["test"], meta["requirement"])
+    missing = [k for k, f in fields.items() if f.default is dataclasses.MISSING and k not in values]
+    if missing:
+        raise ConfigError(f"{path}: missing key(s) {missing} in [{name}]")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+def from_dict(values: dict, path="<config>") -> ExperimentConfig:
+    values = dict(values)
+    data = _section(DataConfig, values.pop("data", {}), path, "data")
+    training = _section(TrainingConfig, values.pop("training", {}), path, "training")
+    config = _section(ExperimentConfig, dict(values, data=data, training=training), path, "top level")
+    try:
+        for member in config.members:
+            get_variant(member)
+    except KeyError as e:
+        raise ConfigError(f"{path}: model: {e.args[0]}") from None
+    return config
+
+
+def load_config(path, overrides=None) -> ExperimentConfig:
+    """Read a config (following ``base``), apply ``{"training.epochs": 5, ...}`` and check it."""
+    path = Path(path).resolve()
+    values = _read(path)
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        *parents, key = dotted.split(".")
+        target = values
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[key] = value
+    return from_dict(values, path)

@@ -1,0 +1,125 @@
+"""The one model-spec resolver: every command that takes a model (``train --init``, ``test``, the demo,
+``export``, the heatmaps) turns its argument into a model here, and the grammar is parsed only here.
+
+A spec is a released model's name or alias (variant or fusion, with the protocol saying whose
+checkpoint), ``fusion:a,b,c`` (the plain average of several specs), one of our ``.keras`` files
+(loaded with ``safe_mode``) or one of the authors' ``.h5`` files (its variant is recognised).
+Where only inference is needed (``exported=True``: the demo, evaluation) it may also be an exported
+``.onnx``, ``.tflite`` or SavedModel folder (``fsanet.deploy.export``), returned as an
+``fsanet.deploy.runners.ExportedModel`` that ``PosePredictor`` runs under the file's own runtime.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import zipfile
+from pathlib import Path
+
+from fsanet.data.calibration import representative_crops
+from fsanet.deploy.export import export
+from fsanet.deploy.runners import ExportedModel, file_backend
+from fsanet.errors import ModelSpecError
+from fsanet.hub.pretrained import find_checkpoint, load_pretrained, sha256_of
+from fsanet.core.protocols import DEFAULT_PROTOCOL, get_protocol
+from fsanet.hub.weights import identify_variant, load_authors_weights, read_weight_file
+from fsanet.model.models import build_fusion, build_variant
+from fsanet.model.variants import ALIASES, FUSIONS, VARIANTS, get_variant
+
+FUSION_PREFIX = "fusion:"
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """A parsed spec. ``kind``: ``released`` (a variant or fusion name), ``fusion`` (``members``
+    are specs), ``keras``, ``h5`` or ``exported`` (a file or folder), ``unknown``."""
+
+    text: str
+    kind: str
+    members: tuple = ()
+
+
+def parse_spec(spec) -> ModelSpec:
+    """The spec grammar, in one place."""
+    text = os.fspath(spec)
+    if text.startswith(FUSION_PREFIX):
+        members = tuple(parse_spec(p) for p in text[len(FUSION_PREFIX):].split(",") if p)
+        if len(members) < 2:
+            raise ModelSpecError(f"{text}: a fusion needs at least two comma-separated models")
+        return ModelSpec(text, "fusion", members)
+    if text.endswith(".keras"):
+        return ModelSpec(text, "keras")
+    if text.endswith(".h5"):
+        return ModelSpec(text, "h5")
+    if text in ALIASES or text in VARIANTS or text in FUSIONS:
+        return ModelSpec(text, "released")
+    if file_backend(text):
+        return ModelSpec(text, "exported")
+    return ModelSpec(text, "unknown")
+
+
+def load_keras_model(path):
+    """One of our ``.keras`` files, loaded with ``safe_mode``; a clear error for anything else."""
+    import keras
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ModelSpecError(f"{path}: model file not found")
+    if not zipfile.is_zipfile(path):  # Keras would say "File not found" for a file that is there
+        raise ModelSpecError(f"{path}: not a readable .keras model (not a zip archive: cut short or another format)")
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except Exception as e:  # Keras raises many types for unreadable files
+        raise ModelSpecError(f"{path}: not a readable .keras model ({type(e).__name__}: {e})") from None
+
+
+def resolve_model(spec, protocol=DEFAULT_PROTOCOL, exported: bool = False):
+    """A Keras model from any model spec, or with ``exported=True`` an ``ExportedModel`` for an
+    exported file (see the module docstring)."""
+    parsed = spec if isinstance(spec, ModelSpec) else parse_spec(spec)
+    protocol = get_protocol(protocol).name
+    if parsed.kind == "fusion":
+        return build_fusion([resolve_model(m, protocol) for m in parsed.members], name="fusion_of_files")
+    if parsed.kind == "keras":
+        return load_keras_model(parsed.text)
+    if parsed.kind == "h5":
+        variant = identify_variant(read_weight_file(parsed.text), parsed.text)
+        return load_authors_weights(build_variant(variant), parsed.text)
+    if parsed.kind == "released":
+        return load_pretrained(parsed.text, protocol)
+    if parsed.kind == "exported":
+        if not exported:
+            raise ModelSpecError(f"{parsed.text}: an exported model runs inference only; this needs a "
+                                 "Keras model (a released name, .keras or .h5)")
+        return ExportedModel(parsed.text)
+    raise ModelSpecError(f"{parsed.text}: not a model: give a released name ({', '.join(sorted(ALIASES))}, "
+                         f"{', '.join(sorted(FUSIONS))}), a .keras or .h5 file"
+                         + (", or an exported .onnx / .tflite / SavedModel folder" if exported else ""))
+
+
+def source_metadata(spec, protocol=DEFAULT_PROTOCOL) -> dict:
+    """What a model spec says about its origin: variant name, protocol and the SHA-256 of its source
+    weight files (the registry's, comma-separated for a fusion; the file's own for a path)."""
+    parsed = spec if isinstance(spec, ModelSpec) else parse_spec(spec)
+    protocol = get_protocol(protocol).name
+    if parsed.kind == "released" and parsed.text in FUSIONS:
+        return {"variant": parsed.text, "protocol": protocol, "weights_sha256": ",".join(
+            find_checkpoint(m, protocol).sha256 for m in FUSIONS[parsed.text])}
+    if parsed.kind == "released":
+        return {"variant": get_variant(parsed.text).name, "protocol": protocol,
+                "weights_sha256": find_checkpoint(parsed.text, protocol).sha256}
+    if parsed.kind == "fusion":
+        members = [source_metadata(m, protocol) for m in parsed.members]
+        return {"variant": parsed.text, "protocol": protocol,
+                "weights_sha256": ",".join(m["weights_sha256"] for m in members)}
+    return {"variant": Path(parsed.text).stem, "protocol": "", "weights_sha256": sha256_of(parsed.text)}
+
+
+def export_model(model, path, format, metadata=None, int8=None, protocol=DEFAULT_PROTOCOL) -> Path:
+    """``fsanet.export``: ``fsanet.deploy.export.export`` for a model or a model spec, whose metadata
+    then names its source (``source_metadata``). ``int8``: ``"synthetic"``, a folder of face crops or
+    an array (``fsanet.data.calibration.representative_crops``)."""
+    if isinstance(model, (str, os.PathLike)):
+        metadata = dict(source_metadata(model, protocol), **(metadata or {}))
+        model = resolve_model(model, protocol)
+    crops = None if int8 is None else representative_crops(int8)
+    return export(model, path, format, metadata=metadata, int8=crops)

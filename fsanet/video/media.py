@@ -1,0 +1,231 @@
+"""Image and video input and output for the demo: decoding, the built-in photo, atomic writing.
+
+Images are decoded strictly (``fsanet.core.images``) and of any depth and channel count become BGR uint8;
+videos decode every stored frame; outputs appear whole or not at all (an image is encoded first, a
+video written under a temporary name and renamed only once complete).
+Video frames are decoded and encoded in background threads (OpenCV releases the GIL while it
+works), so on two cores decoding and encoding run beside detection and pose instead of before and
+after them; ``decode_seconds`` and ``encode_seconds`` hold those threads' own time.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import threading
+import time
+from pathlib import Path
+
+import cv2
+
+from fsanet.errors import InputError
+from fsanet.core.images import IMAGE_SUFFIXES, ImageError, read_image
+from fsanet.core.outputs import atomic_write
+
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".avi"}
+"""Extensions a video output may have (the mp4v codec in these containers)."""
+
+
+# ---------------------------------------------------------------- inputs and outputs
+
+def default_image():
+    """scikit-image's public-domain ``astronaut`` photo (BGR): a real face with no user files."""
+    from skimage.data import astronaut
+    return cv2.cvtColor(astronaut(), cv2.COLOR_RGB2BGR)
+
+
+def write_image(path, image):
+    """Encode first, then write atomically: a crash never leaves a half-written file."""
+    path = Path(path)
+    try:
+        ok, data = cv2.imencode(path.suffix, image)
+    except cv2.error:
+        ok = False
+    if not ok:
+        raise InputError(f"{path}: cannot encode an image with this extension")
+    with atomic_write(path) as f:
+        f.write(data.tobytes())
+
+
+class Source:
+    """Frames of one input: ``kind`` is image, folder, video or camera; iterate for (name, frame).
+    A folder's unreadable images are reported and listed in ``failed``."""
+
+    def __init__(self, spec):
+        self.spec, self.fps, self._capture, self.failed = spec, None, None, []
+        if spec is None:
+            self.kind, self.name = "image", "astronaut"
+            return
+        spec = str(spec)
+        if not spec.strip():
+            raise InputError("an empty input name")
+        self.name = Path(spec).stem
+        if spec.isdigit():
+            self.kind, self.name = "camera", f"camera{spec}"
+            self._capture = cv2.VideoCapture(int(spec))
+            if not self._capture.isOpened():
+                raise InputError(f"no camera at index {spec}")
+        elif Path(spec).is_dir():
+            self.kind = "folder"
+            self.files = sorted(p for p in Path(spec).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not self.files:
+                raise InputError(f"{spec}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in this folder")
+        elif not Path(spec).is_file():
+            raise InputError(f"{spec}: file not found")
+        elif Path(spec).suffix.lower() in IMAGE_SUFFIXES:
+            self.kind = "image"
+        else:
+            self.kind = "video"
+            # Decode every stored frame: an MP4 edit list may hide most of them (obama.mp4 stores
+            # 158 frames; its edit list presents the last 55). Users' own settings win.
+            os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "ignore_editlist;1")
+            self._capture = cv2.VideoCapture(spec)
+            if not self._capture.isOpened():
+                raise InputError(f"{spec}: not a readable video or image")
+            self.fps = self._capture.get(cv2.CAP_PROP_FPS) or 25.0
+
+    def __iter__(self):
+        if self.spec is None:
+            yield self.name, default_image()
+        elif self.kind == "image":
+            yield self.name, read_image(self.spec)
+        elif self.kind == "folder":
+            for path in self.files:
+                try:
+                    image = read_image(path)
+                except ImageError as e:  # named now, counted in ``failed``; the other images go on
+                    self.failed.append(str(e))
+                    print(f"error: {e}", file=sys.stderr)
+                    continue
+                yield path.stem, image
+        else:
+            # a camera's frames are live: read at most one ahead, so none waits long
+            yield from prefetched(self._decoded(), depth=1 if self.kind == "camera" else 4)
+
+    def _decoded(self):
+        count, self.decode_seconds = 0, 0.0
+        try:
+            while True:
+                start = time.perf_counter()
+                ok, frame = self._capture.read()
+                self.decode_seconds += time.perf_counter() - start
+                if not ok:
+                    break
+                count += 1
+                yield self.name, frame
+        finally:
+            self._capture.release()
+        if count == 0:
+            raise InputError(f"{self.spec}: no frame could be decoded")
+
+
+def prefetched(items, depth=4):
+    """Iterate ``items`` (a generator) in a background thread, up to ``depth`` items ahead. Its
+    exceptions are raised here, in order; leaving the loop early stops and closes it."""
+    ready, stop = queue.Queue(depth), threading.Event()
+
+    def put(entry):
+        while not stop.is_set():
+            try:
+                ready.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def produce():
+        try:
+            for item in items:
+                if not put((item, None)):
+                    break
+            else:
+                put((None, StopIteration()))
+        except BaseException as e:  # handed to the consumer, raised there
+            put((None, e))
+        finally:
+            items.close()
+
+    thread = threading.Thread(target=produce, name="fsanet-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = ready.get()
+            if isinstance(error, StopIteration):
+                return
+            if error is not None:
+                raise error
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+class VideoOutput:
+    """An mp4 (MPEG-4 part 2, ``mp4v``) written under a temporary name: ``close`` renames it into
+    place once complete, ``discard`` (after an error or Ctrl-C) deletes it, so an earlier file of the
+    same name is never replaced by a partial one. Frames are encoded in a background thread, up to
+    ``depth`` frames behind; ``write`` hands a frame over (do not change it afterwards)."""
+
+    def __init__(self, path, fps, depth=8):
+        self.path, self.fps, self._writer = Path(path), fps, None
+        self._partial = self.path.with_name(f".{self.path.stem}.{os.getpid()}.partial{self.path.suffix}")
+        self._frames, self._thread, self._error = queue.Queue(depth), None, None
+        self.encode_seconds = 0.0
+
+    def write(self, frame):
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            height, width = frame.shape[:2]
+            self._writer = cv2.VideoWriter(str(self._partial), cv2.VideoWriter_fourcc(*"mp4v"),
+                                           self.fps, (width, height))
+            if not self._writer.isOpened():
+                raise InputError(f"{self.path}: cannot write a video here")
+            self._thread = threading.Thread(target=self._encode, name="fsanet-encode", daemon=True)
+            self._thread.start()
+        if self._error is not None:
+            raise self._error
+        self._frames.put(frame)
+
+    def _encode(self):
+        while (frame := self._frames.get()) is not None:
+            if self._error is None:
+                start = time.perf_counter()
+                try:
+                    self._writer.write(frame)
+                except Exception as e:  # noqa: BLE001  (raised in the caller's thread)
+                    self._error = e
+                self.encode_seconds += time.perf_counter() - start
+
+    def close(self):
+        """Encode what is queued, finish the file and give it its name."""
+        if self._stop():
+            if self._error is not None:
+                raise self._error
+            os.replace(self._partial, self.path)
+
+    def discard(self):
+        """Stop encoding and delete the partial file."""
+        if self._stop():
+            self._partial.unlink(missing_ok=True)
+
+    def _stop(self) -> bool:
+        """Encode what is queued and release the writer; False if it was released already."""
+        if self._writer is None:
+            return False
+        self._frames.put(None)
+        self._thread.join()
+        self._writer.release()
+        self._writer = None
+        return True
+
+
+def display_available():
+    """A window can open: a display is set (or not Linux) and OpenCV has its GUI module."""
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return False
+    try:
+        cv2.namedWindow("fsanet")
+        return True
+    except cv2.error:
+        return False
