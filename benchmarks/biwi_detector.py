@@ -25,9 +25,10 @@ import numpy as np
 import scipy.io
 
 from fsanet.core import quiet as runtime
-from fsanet.data.biwi import MARGIN, PROTOCOLS, choose_face
+from fsanet.core.protocols import PROTOCOLS
+from fsanet.data.biwi import choose_face, MARGIN
 from fsanet.faces.crop import landmark_crop
-from fsanet.data.npz import pair_type1_files
+from fsanet.data.type1 import pair_type1_files
 from fsanet.faces.detectors import Face, MTCNNCascadeDetector, MTCNNDetector
 
 MTCNN_009_RUNNER = Path(__file__).resolve().parent / "mtcnn_009.py"

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from fsanet.data.augment import training_dataset
-from fsanet.data.npz import pair_type1_files, prepare_type1_sample
+from fsanet.data.type1 import pair_type1_files, prepare_type1_sample
 
 
 def main():

@@ -20,7 +20,8 @@ import cv2
 
 from fsanet.faces.boxes import suppress_duplicates
 from fsanet.faces.detectors import DlibCNNDetector, DlibDetector, MTCNNDetector
-from fsanet.video.media import Source, read_image
+from fsanet.core.images import read_image
+from fsanet.video.media import Source
 
 WIDTH = 640
 

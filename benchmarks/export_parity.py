@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fsanet.deploy.backends import ExportedModel
-from fsanet.data.npz import pair_type1_files, prepare_type1_sample
+from fsanet.deploy.runners import ExportedModel
+from fsanet.data.type1 import pair_type1_files, prepare_type1_sample
 from fsanet.deploy.export import SUFFIXES, export
 from fsanet.hub.pretrained import load_pretrained
 

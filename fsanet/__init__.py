@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import importlib
 
+from fsanet import _moved
+
 __version__ = "1.1.0"
 
 _PUBLIC = {
@@ -19,18 +21,22 @@ _PUBLIC = {
     "Variant": "fsanet.model.variants", "get_variant": "fsanet.model.variants",
     "FSANet": "fsanet.model.models", "SSRNetMD": "fsanet.model.models", "build_fusion": "fsanet.model.models",
     "build_model": "fsanet.model.models", "build_variant": "fsanet.model.models",
-    "WeightFileError": "fsanet.hub.weights", "load_authors_weights": "fsanet.hub.weights",
+    "WeightFileError": "fsanet.errors", "load_authors_weights": "fsanet.hub.weights",
     "fetch": "fsanet.hub.pretrained", "load_pretrained": "fsanet.hub.pretrained",
     "PosePredictor": "fsanet.deploy.predictor", "configure_cpu_threads": "fsanet.deploy.threads",
     "resolve_model": "fsanet.hub.model_spec", "FSANetError": "fsanet.errors",
-    "export": "fsanet.deploy.export",
+    "export": "fsanet.hub.model_spec:export_model",
 }
+"""Public name -> ``module`` or ``module:attribute`` where the name differs."""
 __all__ = sorted(_PUBLIC)
+
+_moved.install()  # the module paths of 1.1 (fsanet.model_spec, ...), deprecated
 
 
 def __getattr__(name):
     if name in _PUBLIC:
-        value = getattr(importlib.import_module(_PUBLIC[name]), name)
+        module, _, attribute = _PUBLIC[name].partition(":")
+        value = getattr(importlib.import_module(module), attribute or name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'fsanet' has no attribute {name!r}")

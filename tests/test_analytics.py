@@ -174,4 +174,4 @@ def test_an_interrupted_run_keeps_every_finished_frame(shared, tmp_path, stop):
     assert status == (130 if stop == signal.SIGINT else -signal.SIGKILL)
     assert not video.exists()  # a cut-short video is never left under its name
     if stop == signal.SIGINT:  # nor its partial file (SIGKILL gives no chance to delete it)
-        assert not list(tmp_path.glob(".*partial*"))
+        assert not list(tmp_path.glob(".*.part"))

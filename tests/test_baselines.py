@@ -14,7 +14,8 @@ from fsanet.experiments.baselines import load_raw_test_set, evaluate_baseline
 from fsanet.cli import run_command
 from fsanet.faces.crop import landmark_box
 from fsanet.faces.detectors import Face
-from fsanet.experiments.landmark_pose import FACE_MODEL_68, BaselineError, Dlib68, camera_matrix, choose_face, pose_from_landmarks
+from fsanet.errors import BaselineError
+from fsanet.experiments.landmark_pose import (camera_matrix, choose_face, Dlib68, FACE_MODEL_68, pose_from_landmarks)
 from fsanet.core.pose import rotation_from_pose
 
 from conftest import ROOT

@@ -18,7 +18,8 @@ from fsanet.data.biwi_prepare import prepare
 from fsanet.cli import run_command
 from fsanet.commands.prepare_biwi import summary_lines
 from fsanet.faces.crop import crop_and_resize, detection_box, landmark_crop
-from fsanet.data.npz import DatasetError, load_pose_npz
+from fsanet.data.npz import load_pose_npz
+from fsanet.errors import DatasetError
 from fsanet.faces.detectors import Face, MTCNNCascadeDetector
 from conftest import assert_quiet, clean_env
 

@@ -22,8 +22,10 @@ import pytest
 
 from fsanet.cli import COMMANDS, run_command
 from fsanet.data.npz import load_pose_npz, write_pose_npz
-from fsanet.core.images import ImageError, decode_image, read_image
-from fsanet.core.outputs import OutputError, check_output
+from fsanet.core.images import decode_image, read_image
+from fsanet.errors import ImageError
+from fsanet.core.outputs import check_output
+from fsanet.errors import OutputError
 
 from conftest import ROOT, SHARED
 
@@ -271,7 +273,7 @@ def test_any_per_sample_failure_is_named_and_the_rest_kept(tmp_path, capsys):
 
 def test_damaged_split_npz_is_prepared_again_not_kept(tmp_path, capsys):
     """Finding 10: a 0-byte split npz left by an earlier crash was "kept as is"."""
-    from fsanet.data.npz import SPLITS_300W_LP
+    from fsanet.data.type1 import SPLITS_300W_LP
     root = tmp_path / "300W_LP"
     for split in SPLITS_300W_LP:
         (root / split).mkdir(parents=True)

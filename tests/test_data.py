@@ -8,8 +8,9 @@ import pytest
 import scipy.io
 
 from fsanet.faces.crop import landmark_box
-from fsanet.data.npz import (SPLITS_300W_LP, DatasetError, filter_angle_range, load_pose_npz,
-                         pair_type1_files, write_pose_npz)
+from fsanet.data.npz import filter_angle_range, load_pose_npz, write_pose_npz
+from fsanet.data.type1 import pair_type1_files, SPLITS_300W_LP
+from fsanet.errors import DatasetError
 
 from fsanet.cli import run_command
 from fsanet.data.type1 import prepare

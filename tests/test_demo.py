@@ -14,7 +14,7 @@ import pytest
 
 from fsanet.faces.boxes import clip_box
 from fsanet.cli import run_command
-from fsanet.video.media import InputError
+from fsanet.errors import InputError
 
 from conftest import ROOT, SHARED
 
@@ -68,7 +68,7 @@ def test_video_keeps_every_frame(shared, tmp_path, capsys):
     while capture.read()[0]:
         frames += 1
     assert frames == 158  # the file stores 158 frames (its MP4 edit list would show only 55)
-    assert not list(tmp_path.glob(".*partial*"))
+    assert not list(tmp_path.glob(".*.part"))
 
 
 def test_folder_with_good_and_bad_images(shared, tmp_path, capsys):
@@ -179,7 +179,7 @@ def test_interrupted_video_never_replaces_a_complete_output(shared, tmp_path, si
                                env=dict(os.environ, FSANET_WEIGHTS_MIRROR=str(shared / "official")),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
-    while not list(tmp_path.glob(".clip_pose.*partial*")):
+    while not list(tmp_path.glob(".clip_pose.*.part")):
         assert process.poll() is None and time.time() < deadline, process.communicate()
         time.sleep(0.05)
     time.sleep(0.5)

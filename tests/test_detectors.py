@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from fsanet.cli import run_command
-from fsanet.faces.detectors import DETECTORS, DetectorError, DlibCNNDetector, DlibDetector, make_detector
+from fsanet.errors import DetectorError
+from fsanet.faces.detectors import DETECTORS, DlibCNNDetector, DlibDetector, make_detector
 
 
 def _group(shared):

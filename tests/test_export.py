@@ -19,11 +19,16 @@ from tensorflow.lite.tools import flatbuffer_utils
 
 import fsanet
 from fsanet.deploy import backends
-from fsanet.deploy.backends import ExportedModel, converted_runner, select_runner
+from fsanet.deploy.backends import converted_runner, select_runner
+from fsanet.deploy.runners import ExportedModel
 from fsanet.cli import run_command
-from fsanet.deploy.export import SUFFIXES, ExportError, export, read_metadata, source_metadata
+from fsanet import export  # the public export: a model or a model spec
+from fsanet.deploy.export import SUFFIXES, read_metadata
+from fsanet.errors import DatasetError, ExportError, OutputError
+from fsanet.hub.model_spec import source_metadata
 from fsanet.deploy.predictor import PosePredictor
-from fsanet.hub.model_spec import ModelSpecError, resolve_model
+from fsanet.errors import ModelSpecError
+from fsanet.hub.model_spec import resolve_model
 from fsanet.hub.pretrained import find_checkpoint
 
 from conftest import clean_env
@@ -206,10 +211,10 @@ def test_export_refuses_bad_requests(pretrained, tmp_path):
         export(pretrained("capsule"), tmp_path / "c.tflite", "tflite")
     with pytest.raises(ExportError, match="litert format only"):
         export(pretrained("capsule"), tmp_path / "c.onnx", "onnx", int8="synthetic")
-    with pytest.raises(ExportError, match="found no .jpg"):
+    with pytest.raises(DatasetError, match="found no .jpg"):
         export(pretrained("capsule"), tmp_path / "c.tflite", "litert", int8=tmp_path)
     (tmp_path / "file").write_text("")
-    with pytest.raises(ExportError, match="cannot write there"):
+    with pytest.raises(OutputError, match="file/c.onnx: cannot be written"):
         export(pretrained("capsule"), tmp_path / "file" / "c.onnx", "onnx")
 
 

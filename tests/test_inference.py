@@ -7,8 +7,8 @@ import pytest
 
 from fsanet.deploy import backends
 from fsanet.deploy.backends import export_cache_path
-from fsanet.deploy.export import ExportError
-from fsanet.core.images import ImageError
+from fsanet.errors import ExportError
+from fsanet.errors import ImageError
 from fsanet.deploy.predictor import PosePredictor, minmax_normalize
 
 

@@ -9,10 +9,11 @@ import pytest
 
 from fsanet.commands import plot
 from fsanet.errors import NothingFoundError
-from fsanet.core.outputs import OutputError
+from fsanet.errors import OutputError
 from fsanet.core.pose import cube_corners, pose_from_rotation, rotation_from_pose
 from fsanet.video.drawing import draw_axes, draw_cube
-from fsanet.video.records import FaceRecord, RecordError, RecordWriter, read_records
+from fsanet.errors import RecordError
+from fsanet.video.records import FaceRecord, read_records, RecordWriter
 
 
 def _records(frame, spread=True, smoothed=False):

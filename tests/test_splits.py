@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 
 from fsanet.cli import run_command
-from fsanet.experiments.config import ConfigError, load_config
-from fsanet.data.npz import DatasetError, load_sample_names, write_pose_npz
+from fsanet.errors import ConfigError
+from fsanet.experiments.config import load_config
+from fsanet.data.npz import load_sample_names, write_pose_npz
+from fsanet.errors import DatasetError
 from fsanet.data.splits import frame_split, identity, identity_split
 from fsanet.experiments.training import training_data
 

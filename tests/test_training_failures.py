@@ -16,7 +16,8 @@ import pytest
 
 import fsanet
 from fsanet.cli import run_command
-from fsanet.experiments.config import ConfigError, load_config
+from fsanet.errors import ConfigError
+from fsanet.experiments.config import load_config
 from fsanet.data.npz import write_pose_npz
 from fsanet.experiments.evaluation import evaluate
 from fsanet.errors import NonFiniteModelError

@@ -7,7 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from fsanet.video.media import InputError, VideoOutput, prefetched
+from fsanet.errors import InputError
+from fsanet.video.media import prefetched, VideoOutput
 
 
 def test_prefetched_keeps_order_and_raises_in_the_consumer():
@@ -53,4 +54,4 @@ def test_video_output_encodes_every_frame_in_order(tmp_path):
     while (frame := capture.read()[1]) is not None:
         means.append(frame.mean())
     assert len(means) == 30 and np.all(np.diff(means) > 0)
-    assert video.encode_seconds > 0 and not list(tmp_path.glob(".*partial*"))
+    assert video.encode_seconds > 0 and not list(tmp_path.glob(".*.part"))

@@ -66,7 +66,8 @@ def output_for(source, output: Path, several: bool) -> Path:
     """The file a source's result is written to (for a folder input: the folder its images go in),
     checked now, before the model loads."""
     from fsanet.core.images import IMAGE_SUFFIXES
-    from fsanet.core.outputs import OutputError, check_output
+    from fsanet.core.outputs import check_output
+    from fsanet.errors import OutputError
     from fsanet.video.media import VIDEO_SUFFIXES
     names_file = bool(output.suffix) and not output.is_dir()
     if names_file and (several or source.kind == "folder"):
@@ -92,7 +93,8 @@ def run(args) -> int:
     from fsanet.hub.model_spec import resolve_model
     from fsanet.video.records import RecordWriter
     from fsanet.video.smoothing import PoseSmoother
-    from fsanet.video.media import InputError, Source, display_available
+    from fsanet.errors import InputError
+    from fsanet.video.media import display_available, Source
 
     status, sources, specs = 0, [], args.inputs + args.input or [None]
     for spec in specs:  # every input and output is checked before the model loads

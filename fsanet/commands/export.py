@@ -32,10 +32,14 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from fsanet.deploy.backends import ExportedModel, parity_difference
+    from fsanet.deploy.backends import parity_difference
+    from fsanet.deploy.runners import ExportedModel
     import numpy as np
 
-    from fsanet.deploy.export import ExportError, check_replaceable, export, representative_crops, source_metadata
+    from fsanet.data.calibration import representative_crops
+    from fsanet.deploy.export import check_replaceable, export
+    from fsanet.errors import ExportError
+    from fsanet.hub.model_spec import source_metadata
     from fsanet.core.outputs import check_output
     from fsanet.hub.model_spec import resolve_model
 

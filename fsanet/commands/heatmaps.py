@@ -24,7 +24,8 @@ def add_arguments(parser):
 def _face_crop(image, is_crop, name):
     import cv2
 
-    from fsanet.faces.crop import IMAGE_SIZE, crop_and_resize, detection_box
+    from fsanet.faces.crop import crop_and_resize, detection_box
+    from fsanet.model.variants import IMAGE_SIZE
     from fsanet.faces.detectors import MTCNNDetector
     from fsanet.errors import NothingFoundError
     if is_crop:

@@ -22,7 +22,7 @@ from fsanet.commands import add_protocol_argument, positive_int, seed
 def add_arguments(parser):
     from fsanet.data.biwi import TRAIN_VIDEOS
     from fsanet.data.biwi_prepare import BOX_RULES
-    from fsanet.faces.crop import IMAGE_SIZE
+    from fsanet.model.variants import IMAGE_SIZE
     parser.add_argument("--input", required=True, type=Path, help="BIWI hpdb folder (01, 02, ... inside)")
     parser.add_argument("--output-dir", required=True, type=Path)
     add_protocol_argument(parser, help="1 (300W_LP: test set BIWI_noTrack) or 2 (BIWI: 70/30 video split)",

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fsanet.commands import positive_int
-from fsanet.faces.crop import IMAGE_SIZE
+from fsanet.model.variants import IMAGE_SIZE
 
 USES_TENSORFLOW = False
 

@@ -21,8 +21,9 @@ import cv2
 import numpy as np
 
 from fsanet.faces.crop import detection_box
-from fsanet.data.npz import DatasetError, SampleError
-from fsanet.core.images import ImageError, decode_image
+from fsanet.errors import DatasetError, SampleError
+from fsanet.core.images import decode_image
+from fsanet.errors import ImageError
 from fsanet.core.pose import pose_from_biwi_rotation
 
 MARGIN = 0.4

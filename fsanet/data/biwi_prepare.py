@@ -19,8 +19,10 @@ from tqdm import tqdm
 from fsanet.core import quiet as runtime
 from fsanet.data.biwi import (MARGIN, FACE_RULES, TRAIN_VIDEOS, BoxRules, choose_face, list_videos, pair_frames,
                          read_frame, read_pose_file, read_split, split_videos)
-from fsanet.faces.crop import IMAGE_SIZE, crop_and_resize
-from fsanet.data.npz import DatasetError, SampleError, within_range, write_pose_npz
+from fsanet.faces.crop import crop_and_resize
+from fsanet.model.variants import IMAGE_SIZE
+from fsanet.data.npz import within_range, write_pose_npz
+from fsanet.errors import DatasetError, SampleError
 from fsanet.faces.detectors import MTCNNCascadeDetector
 from fsanet.errors import one_line
 from fsanet.core.outputs import check_output, write_json

@@ -1,5 +1,4 @@
-"""Datasets in the authors' npz format: reading with checks, the ±99° filter, atomic writing,
-and the per-sample preparation of 300W-LP / AFLW2000 ("type1") images (SPEC §5).
+"""Datasets in the authors' npz format: reading with checks, the ±99° filter, atomic writing.
 
 npz keys: ``image`` (N, 64, 64, 3) uint8 BGR, ``pose`` (N, 3) float64 degrees [yaw, pitch, roll] (as the
 authors' files store them; loading gives float32 to the networks), ``img_size``; and, in files this
@@ -10,21 +9,15 @@ from __future__ import annotations
 
 import os
 import zipfile
-from pathlib import Path
 
-import cv2
 import numpy as np
-import scipy.io
 
-from fsanet.faces.crop import IMAGE_SIZE, landmark_crop
-from fsanet.errors import DatasetError, SampleError
-from fsanet.core.images import ImageError, decode_image
+from fsanet.errors import DatasetError
+from fsanet.model.variants import IMAGE_SIZE
 from fsanet.core.outputs import atomic_write
-from fsanet.core.pose import VALUE_RANGE, pose_from_pose_para
+from fsanet.core.pose import VALUE_RANGE
 
 
-SPLITS_300W_LP = ("AFW", "AFW_Flip", "HELEN", "HELEN_Flip", "IBUG", "IBUG_Flip", "LFPW", "LFPW_Flip")
-"""The 8 folders of 300W-LP; each becomes ``<split>.npz``, the training set of protocol 1."""
 
 
 def load_pose_npz(path):
@@ -114,55 +107,3 @@ def write_pose_npz(path, images, poses, image_size=IMAGE_SIZE, names=None):
     with atomic_write(path) as f:
         np.savez_compressed(f, **arrays)
     return path
-
-
-def pair_type1_files(directory):
-    """Sorted (stem, jpg, mat) triples of a 300W-LP / AFLW2000 folder, and the unpaired files.
-
-    Pairs are made by exact file stem, so an image is never matched with another sample's labels.
-    """
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise DatasetError(f"{directory}: not a directory")
-    jpgs = {p.stem: p for p in directory.iterdir() if p.suffix.lower() == ".jpg"}
-    mats = {p.stem: p for p in directory.iterdir() if p.suffix.lower() == ".mat"}
-    if not jpgs and not mats:
-        raise DatasetError(f"{directory}: no .jpg / .mat samples found")
-    pairs = [(stem, jpgs[stem], mats[stem]) for stem in sorted(jpgs.keys() & mats.keys())]
-    unpaired = sorted([(p, "image without its .mat") for s, p in jpgs.items() if s not in mats] +
-                      [(p, ".mat without its image") for s, p in mats.items() if s not in jpgs])
-    return pairs, unpaired
-
-
-def read_type1_labels(mat):
-    """(pose [yaw, pitch, roll] degrees float64, landmarks pt2d 2 x K) of one sample's ``.mat``."""
-    try:
-        labels = scipy.io.loadmat(os.fspath(mat))
-    except Exception as e:  # scipy raises several types for corrupt files
-        raise SampleError(f"unreadable .mat ({type(e).__name__})") from None
-    if "pt2d" not in labels or "Pose_Para" not in labels:
-        raise SampleError(".mat lacks pt2d or Pose_Para")
-    pose_para = np.asarray(labels["Pose_Para"])
-    if pose_para.dtype.kind not in "iuf" or pose_para.size < 3:
-        raise SampleError(f"Pose_Para must hold pitch, yaw, roll (3+ numbers), got {pose_para.dtype} "
-                          f"of shape {pose_para.shape}")
-    pose = pose_from_pose_para(pose_para)
-    if not np.isfinite(pose).all():
-        raise SampleError("NaN or infinite pose label")
-    return pose, labels["pt2d"]
-
-
-def prepare_type1_sample(jpg, mat, image_size=IMAGE_SIZE):
-    """(crop uint8 (S, S, 3) BGR, pose [yaw, pitch, roll] degrees) of one sample, per SPEC §5.
-
-    The image is decoded strictly (``fsanet.core.images``): a cut or corrupt file is a bad sample."""
-    try:
-        image = decode_image(jpg, cv2.IMREAD_COLOR)  # as the authors' cv2.imread, minus the grey fill
-    except ImageError:
-        raise SampleError("unreadable or truncated image") from None
-    pose, pt2d = read_type1_labels(mat)
-    try:
-        crop = landmark_crop(image, pt2d, size=image_size)
-    except ValueError as e:
-        raise SampleError(str(e)) from None
-    return crop, pose

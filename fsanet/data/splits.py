@@ -16,7 +16,7 @@ import re
 
 import numpy as np
 
-from fsanet.data.npz import DatasetError
+from fsanet.errors import DatasetError
 
 SPLITS = ("frame", "identity")
 

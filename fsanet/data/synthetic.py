@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from fsanet.faces.crop import IMAGE_SIZE
+from fsanet.model.variants import IMAGE_SIZE
 from fsanet.core.pose import rotation_from_pose
 
 DEFAULT_RANGES = ((-80.0, 80.0), (-45.0, 45.0), (-40.0, 40.0))

@@ -14,7 +14,7 @@ from fsanet.core.images import face_crops
 from fsanet.model.models import FSANet, SSRNetMD
 from fsanet.core.pose import ANGLES
 from fsanet.deploy.backends import select_runner
-from fsanet.deploy.export import ExportError
+from fsanet.errors import ExportError
 
 
 def minmax_normalize(crop):

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fsanet.experiments.config import ConfigError, check_value
+from fsanet.errors import ConfigError
+from fsanet.experiments.config import check_value
 from fsanet.data.npz import load_pose_sets
 from fsanet.experiments.metrics import pose_errors
 from fsanet.errors import NonFiniteModelError
@@ -59,7 +60,7 @@ def evaluate(models: dict, test_sets: dict, batch_size=256, backend=None) -> dic
     """{model label: {"size_mb", "backend", test set name: score + "predictions"}} for every pair, each Keras
     model run by ``PosePredictor`` on ``backend`` (default: the fastest that matches Keras), each
     exported file (``fsanet.deploy.backends.ExportedModel``) under its own runtime."""
-    from fsanet.deploy.backends import ExportedModel
+    from fsanet.deploy.runners import ExportedModel
     from fsanet.deploy.predictor import PosePredictor
     results = {}
     for label, model in models.items():

@@ -8,7 +8,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from fsanet.video.media import InputError
+from fsanet.errors import InputError
 
 
 def fine_grained_structure_maps(model, crop):

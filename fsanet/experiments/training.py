@@ -23,7 +23,6 @@ import csv
 import io
 import json
 import math
-import os
 import sys
 from pathlib import Path
 
@@ -33,9 +32,11 @@ import tensorflow as tf
 
 from fsanet.data.augment import steps_per_epoch, training_dataset
 from fsanet.experiments.config import ExperimentConfig
-from fsanet.data.npz import DatasetError, load_pose_sets, load_sample_names
+from fsanet.data.npz import load_pose_sets, load_sample_names
+from fsanet.errors import DatasetError
 from fsanet.errors import ModelSpecError, TrainingError
-from fsanet.core.outputs import OutputError, atomic_write, check_output, write_json
+from fsanet.core.outputs import atomic_path, atomic_write, check_output, write_json
+from fsanet.errors import OutputError
 from fsanet.hub.model_spec import load_keras_model, resolve_model
 from fsanet.model.health import non_finite_weights
 from fsanet.model.models import build_variant
@@ -152,20 +153,13 @@ class RunCheckpoint(keras.callbacks.Callback):
 
 
 def save_model(model, path: Path, keep_previous: Path | None = None):
-    """``model.save`` to a temporary ``.keras`` name, then rename: never a half-written model. With
+    """``model.save`` written whole or not at all (``fsanet.core.outputs.atomic_path``). With
     ``keep_previous``, the file it replaces is moved there first."""
-    tmp = path.with_name(f".{path.stem}.partial.keras")
     try:
-        model.save(tmp)
-        if keep_previous is not None and path.exists():
-            os.replace(path, keep_previous)
-        os.replace(tmp, path)
-    except OSError as e:  # a full disk, a folder gone read-only
-        tmp.unlink(missing_ok=True)
+        with atomic_path(path, keep_previous) as tmp:
+            model.save(tmp)
+    except OSError as e:  # a full disk, a folder gone read-only (Keras' own writes)
         raise OutputError(f"{path}: cannot be written ({e.strerror or e})") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def write_history(path, history):

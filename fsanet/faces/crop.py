@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from fsanet.model.variants import IMAGE_SIZE  # noqa: F401  (the crop is the network's input)
+from fsanet.model.variants import IMAGE_SIZE
 
 LANDMARK_MARGIN = 0.6
 DETECTION_MARGIN = 0.6

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import cv2
 
-from fsanet.errors import InputError
-from fsanet.core.images import IMAGE_SUFFIXES, ImageError, read_image
-from fsanet.core.outputs import atomic_write
+from fsanet.errors import ImageError, InputError, OutputError
+from fsanet.core.images import IMAGE_SUFFIXES, read_image
+from fsanet.core.outputs import PendingOutput, atomic_write
 
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".avi"}
 """Extensions a video output may have (the mp4v codec in these containers)."""
@@ -168,19 +168,19 @@ class VideoOutput:
     ``depth`` frames behind; ``write`` hands a frame over (do not change it afterwards)."""
 
     def __init__(self, path, fps, depth=8):
-        self.path, self.fps, self._writer = Path(path), fps, None
-        self._partial = self.path.with_name(f".{self.path.stem}.{os.getpid()}.partial{self.path.suffix}")
+        self.path, self.fps, self._writer, self._pending = Path(path), fps, None, None
         self._frames, self._thread, self._error = queue.Queue(depth), None, None
         self.encode_seconds = 0.0
 
     def write(self, frame):
         if self._writer is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._pending = PendingOutput(self.path)
             height, width = frame.shape[:2]
-            self._writer = cv2.VideoWriter(str(self._partial), cv2.VideoWriter_fourcc(*"mp4v"),
+            self._writer = cv2.VideoWriter(str(self._pending.tmp), cv2.VideoWriter_fourcc(*"mp4v"),
                                            self.fps, (width, height))
             if not self._writer.isOpened():
-                raise InputError(f"{self.path}: cannot write a video here")
+                self._pending.discard()
+                raise OutputError(f"{self.path}: cannot write a video here")
             self._thread = threading.Thread(target=self._encode, name="fsanet-encode", daemon=True)
             self._thread.start()
         if self._error is not None:
@@ -201,13 +201,14 @@ class VideoOutput:
         """Encode what is queued, finish the file and give it its name."""
         if self._stop():
             if self._error is not None:
+                self._pending.discard()
                 raise self._error
-            os.replace(self._partial, self.path)
+            self._pending.commit()
 
     def discard(self):
         """Stop encoding and delete the partial file."""
         if self._stop():
-            self._partial.unlink(missing_ok=True)
+            self._pending.discard()
 
     def _stop(self) -> bool:
         """Encode what is queued and release the writer; False if it was released already."""
