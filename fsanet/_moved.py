@@ -1,7 +1,8 @@
 """The module paths of release 1.1 (43 flat modules), kept working for this release: ``import
-fsanet.model_spec`` gives a stand-in that forwards every attribute read and write to the name's new
-home (so monkeypatching an old path patches the real module) and warns once per old module with a
-``DeprecationWarning`` naming the new path."""
+fsanet.model_spec`` gives a stand-in whose every name reads from, and writes to, the name's new home
+(so monkeypatching an old path patches the real module), with one ``DeprecationWarning`` per old
+module naming the new path. Module objects are not copied: ``fsanet.model_spec.resolve_model is
+fsanet.hub.model_spec.resolve_model``."""
 
 from __future__ import annotations
 
@@ -54,36 +55,36 @@ MOVED = {
 ``fsanet.video`` are packages now; their old names are forwarded by the packages themselves."""
 
 
+class _Forwarded:
+    """A data descriptor for one name of an old module: reads, writes and deletes go to its new home
+    (being a data descriptor, it also tells ``pytest``'s monkeypatch to restore through it)."""
+
+    def __init__(self, name, home):
+        self.name, self.home = name, home
+
+    def __get__(self, module, owner=None):
+        return self if module is None else getattr(self.home, self.name)
+
+    def __set__(self, module, value):
+        setattr(self.home, self.name, value)
+
+    def __delete__(self, module):
+        delattr(self.home, self.name)
+
+
 class MovedModule(types.ModuleType):
-    """An old module path: attributes are read from, and written to, their new home."""
+    """An old module path: every name of its new homes, read from and written to its home."""
 
-    def __init__(self, name, homes):
-        super().__init__(name)
-        object.__setattr__(self, "_homes", homes)
 
-    def _home(self, attribute):
-        for home in self._homes:
-            module = importlib.import_module(home)
-            if hasattr(module, attribute):
-                return module
-        raise AttributeError(f"module {self.__name__!r} (moved to {self._homes[0]}) has no attribute {attribute!r}")
-
-    def __getattr__(self, attribute):
-        if attribute.startswith("__"):
-            raise AttributeError(attribute)
-        return getattr(self._home(attribute), attribute)
-
-    def __setattr__(self, attribute, value):
-        if attribute.startswith("__"):  # the import system's own (__spec__, __loader__, ...)
-            object.__setattr__(self, attribute, value)
-        else:
-            setattr(self._home(attribute), attribute, value)
-
-    def __delattr__(self, attribute):
-        delattr(self._home(attribute), attribute)
-
-    def __dir__(self):
-        return sorted({n for home in self._homes for n in dir(importlib.import_module(home))})
+def moved_module(name, homes) -> MovedModule:
+    """The stand-in for ``fsanet.<name>``: a module whose class forwards each name of ``homes`` (the
+    first home that has a name wins)."""
+    forwarded = {}
+    for home in map(importlib.import_module, reversed(homes)):
+        forwarded.update({attribute: _Forwarded(attribute, home) for attribute in vars(home)
+                          if not attribute.startswith("__")})
+    module_class = type(f"Moved_{name}", (MovedModule,), forwarded)
+    return module_class(f"fsanet.{name}", f"Moved to {homes[0]}.")
 
 
 class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -98,20 +99,11 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def create_module(self, spec):
         name = spec.name.rpartition(".")[2]
         warnings.warn(f"{spec.name} moved to {MOVED[name][0]} (fsanet 1.2); the old path goes in the "
-                      "next release", DeprecationWarning, stacklevel=_caller_level())
-        return MovedModule(spec.name, MOVED[name])
+                      "next release", DeprecationWarning, stacklevel=2)  # 2: the import statement (warnings skips importlib frames)
+        return moved_module(name, MOVED[name])
 
     def exec_module(self, module):
         pass
-
-
-def _caller_level():
-    """The stack level of the first frame outside the import machinery (the ``import`` statement)."""
-    frame, level = sys._getframe(1), 1
-    while frame is not None and (frame.f_code.co_filename.startswith("<frozen importlib")
-                                 or frame.f_code.co_filename == __file__):
-        frame, level = frame.f_back, level + 1
-    return level
 
 
 FINDER = _Finder()
