@@ -42,7 +42,6 @@ import fsanet
 from fsanet.errors import ExportError
 from fsanet.core.outputs import atomic_path
 from fsanet.core.quiet import native_stderr_captured
-from fsanet.model.inference_form import fold_batch_norm
 
 FORMATS = ("savedmodel", "litert", "onnx")
 SUFFIXES = {"savedmodel": "", "litert": ".tflite", "onnx": ".onnx"}
@@ -87,6 +86,7 @@ def export(model, path, format, metadata=None, int8=None) -> Path:
     if int8 is not None:
         metadata["quantization"] = ("int8 weights and activations (DIV, ADD, MUL in float); "
                                     "float32 input and output")
+    from fsanet.model.inference_form import fold_batch_norm  # Keras: imported when needed
     network = fold_batch_norm(model)
     path = Path(path)
     with atomic_path(path) as tmp, _converters_quiet():

@@ -23,7 +23,6 @@ import numpy as np
 from fsanet.core.quiet import native_stderr_captured
 from fsanet.deploy.export import read_metadata
 from fsanet.errors import ExportError
-from fsanet.model.inference_form import fold_batch_norm
 from fsanet.model.variants import IMAGE_SIZE
 
 FILE_BACKENDS = {".onnx": "onnxruntime", ".tflite": "litert"}
@@ -40,6 +39,8 @@ class KerasRunner:
 
     def __init__(self, model):
         import tensorflow as tf
+
+        from fsanet.model.inference_form import fold_batch_norm
         self.inference_model = fold_batch_norm(model)
         size = model.input_shape[1]
         self._forward = tf.function(
