@@ -26,9 +26,9 @@ import scipy.io
 
 from fsanet.core import quiet as runtime
 from fsanet.core.protocols import PROTOCOLS
-from fsanet.data.biwi import choose_face, MARGIN
-from fsanet.faces.crop import landmark_crop
+from fsanet.data.biwi import MARGIN, authors_face_box
 from fsanet.data.type1 import pair_type1_files
+from fsanet.faces.crop import landmark_crop
 from fsanet.faces.detectors import Face, MTCNNCascadeDetector, MTCNNDetector
 
 MTCNN_009_RUNNER = Path(__file__).resolve().parent / "mtcnn_009.py"
@@ -78,7 +78,7 @@ def detect_interleaved(detectors, frames):
 
 
 def chosen(faces, protocol):
-    return [choose_face(f, PROTOCOLS[protocol], WIDTH, HEIGHT, MARGIN) for f in faces]
+    return [authors_face_box(f, PROTOCOLS[protocol], WIDTH, HEIGHT, MARGIN) for f in faces]
 
 
 def compare(name, a, b):

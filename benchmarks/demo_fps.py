@@ -27,13 +27,13 @@ from fsanet.deploy.threads import configure_cpu_threads
 
 configure_cpu_threads()
 
-from fsanet.video.pipeline import PoseAnnotator, run_source  # noqa: E402
 from fsanet.deploy.backends import BACKENDS  # noqa: E402
-from fsanet.faces.detectors import make_detector  # noqa: E402
 from fsanet.deploy.predictor import PosePredictor  # noqa: E402
+from fsanet.faces.detectors import make_detector  # noqa: E402
 from fsanet.hub.model_spec import resolve_model  # noqa: E402
-from fsanet.video.records import RecordWriter  # noqa: E402
 from fsanet.video.media import Source  # noqa: E402
+from fsanet.video.pipeline import PoseAnnotator, run_source  # noqa: E402
+from fsanet.video.records import RecordWriter  # noqa: E402
 
 MAIN_STAGES = ("waiting for frames", "detection", "pose", "drawing", "data", "waiting for the encoder")
 THREADS = ("decoding (thread)", "encoding (thread)")

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import cv2
 
+from fsanet.core.images import read_image
 from fsanet.faces.boxes import suppress_duplicates
 from fsanet.faces.detectors import DlibCNNDetector, DlibDetector, MTCNNDetector
-from fsanet.core.images import read_image
 from fsanet.video.media import Source
 
 WIDTH = 640

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fsanet.deploy.runners import ExportedModel
 from fsanet.data.type1 import pair_type1_files, prepare_type1_sample
 from fsanet.deploy.export import SUFFIXES, export
+from fsanet.deploy.runners import ExportedModel
 from fsanet.hub.pretrained import load_pretrained
 
 MODELS = ("capsule", "var_capsule", "noS_capsule", "metric", "netvlad", "ssrnet_md", "fusion")

@@ -38,9 +38,9 @@ from fsanet.deploy.threads import configure_cpu_threads
 configure_cpu_threads()
 
 from fsanet import get_variant  # noqa: E402
-from fsanet.deploy.backends import converted_runner
-from fsanet.deploy.runners import KerasRunner, LiteRTRunner  # noqa: E402
+from fsanet.deploy.backends import converted_runner  # noqa: E402
 from fsanet.deploy.export import export  # noqa: E402
+from fsanet.deploy.runners import KerasRunner, LiteRTRunner  # noqa: E402
 from fsanet.hub.frozen_graph import FrozenGraph  # noqa: E402
 from fsanet.hub.pretrained import load_pretrained  # noqa: E402
 from fsanet.model.variants import FUSIONS  # noqa: E402

@@ -23,8 +23,8 @@ def main(frames_path, output_path):
     v1.disable_v2_behavior()
     v1.__version__ = tf.__version__
     sys.modules["tensorflow"] = v1
-    from mtcnn.mtcnn import MTCNN
     import mtcnn
+    from mtcnn.mtcnn import MTCNN
     if not mtcnn.__file__.startswith(os.environ.get("PYTHONPATH", "\0")):
         raise SystemExit(f"PYTHONPATH must name the unpacked mtcnn 0.0.9 source; found {mtcnn.__file__}")
     detector = MTCNN()  # the authors' call: 0.0.9's defaults

@@ -17,8 +17,8 @@ import numpy as np
 import tensorflow as tf
 
 from fsanet.experiments.config import load_config
-from fsanet.model.models import build_variant
 from fsanet.experiments.training import compile_model
+from fsanet.model.models import build_variant
 from fsanet.model.variants import FUSIONS
 
 PROTOCOL1_TRAIN = int(122_450 * 0.8)  # before the ±99° filter, which drops about 1%

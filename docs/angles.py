@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 
 from fsanet.core.outputs import atomic_write
-from fsanet.video.drawing import draw_axes, draw_cube
 from fsanet.data.synthetic import render_head
+from fsanet.video.drawing import draw_axes, draw_cube
 
 SIZE = 200
 POSES = [((0, 0, 0), "all zero"), ((30, 0, 0), "yaw +30"), ((0, 30, 0), "pitch +30"), ((0, 0, 30), "roll +30")]

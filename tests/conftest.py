@@ -16,8 +16,8 @@ OFFICIAL = SHARED / "official"
 
 os.environ["FSANET_WEIGHTS_MIRROR"] = str(OFFICIAL)
 
-from fsanet.faces.crop import landmark_crop  # noqa: E402
 from fsanet.core.pose import pose_from_pose_para  # noqa: E402
+from fsanet.faces.crop import landmark_crop  # noqa: E402
 from fsanet.hub.pretrained import load_pretrained  # noqa: E402
 
 

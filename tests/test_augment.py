@@ -3,7 +3,7 @@
 import numpy as np
 
 from fsanet.data.augment import (augment, epoch_order, random_crop, random_shift_on_canvas, random_zoom,
-                            steps_per_epoch, training_dataset)
+                                 steps_per_epoch, training_dataset)
 
 
 def _image(seed=0):

@@ -9,17 +9,17 @@ import cv2
 import numpy as np
 import pytest
 import scipy.io
-
-from fsanet.experiments.baselines import load_raw_test_set, evaluate_baseline
-from fsanet.cli import run_command
-from fsanet.faces.crop import landmark_box
-from fsanet.faces.detectors import Face
-from fsanet.errors import BaselineError
-from fsanet.experiments.landmark_pose import (camera_matrix, choose_face, Dlib68, FACE_MODEL_68, pose_from_landmarks)
-from fsanet.core.pose import rotation_from_pose
-
 from conftest import ROOT
 from test_biwi import write_frame
+
+from fsanet.cli import run_command
+from fsanet.core.pose import rotation_from_pose
+from fsanet.errors import BaselineError
+from fsanet.experiments.baselines import evaluate_baseline, load_raw_test_set
+from fsanet.experiments.landmark_pose import FACE_MODEL_68, Dlib68, camera_matrix, pose_from_landmarks
+from fsanet.faces.boxes import best_face
+from fsanet.faces.crop import landmark_box
+from fsanet.faces.detectors import Face
 
 PROTOCOL1 = ROOT / "configs" / "protocol1" / "evaluate.toml"
 
@@ -46,10 +46,10 @@ def test_pose_from_projected_model_points_is_exact(pose):
 
 def test_the_labelled_face_is_chosen():
     faces = [Face((0, 0, 50, 50), 3.0), Face((200, 200, 100, 100), 0.5)]
-    assert choose_face(faces, (210, 190, 90, 110)).box == (200, 200, 100, 100)
-    assert choose_face(faces).confidence == 3.0
-    assert choose_face(faces, (400, 400, 20, 20)) is None
-    assert choose_face([]) is None
+    assert best_face(faces, (210, 190, 90, 110)).box == (200, 200, 100, 100)
+    assert best_face(faces).confidence == 3.0
+    assert best_face(faces, (400, 400, 20, 20)) is None
+    assert best_face([]) is None
 
 
 def _labelled(shared):

@@ -12,16 +12,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import assert_quiet, clean_env
 
-from fsanet.data.biwi import FACE_RULES, BoxRules, choose_face, list_videos, read_pose_file, split_videos
-from fsanet.data.biwi_prepare import prepare
 from fsanet.cli import run_command
 from fsanet.commands.prepare_biwi import summary_lines
-from fsanet.faces.crop import crop_and_resize, detection_box, landmark_crop
+from fsanet.data.biwi import FACE_RULES, BoxRules, authors_face_box, list_videos, read_pose_file, split_videos
+from fsanet.data.biwi_prepare import prepare
 from fsanet.data.npz import load_pose_npz
 from fsanet.errors import DatasetError
+from fsanet.faces.crop import crop_and_resize, detection_box, landmark_crop
 from fsanet.faces.detectors import Face, MTCNNCascadeDetector
-from conftest import assert_quiet, clean_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -150,9 +150,9 @@ def test_widened_box_by_hand():
 def test_choose_face_prefers_the_authors_anchor():
     # Widened top-left corners: (160, 102) is 266.7 + 218 from (426.7, 320); (380, 270) is 46.7 + 50.
     near = (420, 310, 100, 100)
-    box = choose_face([Face(A, 0.99), Face(near, 0.96)], FACE_RULES[2], WIDTH, HEIGHT)
+    box = authors_face_box([Face(A, 0.99), Face(near, 0.96)], FACE_RULES[2], WIDTH, HEIGHT)
     assert box == detection_box(near, WIDTH, HEIGHT, 0.4)
-    box = choose_face([Face(A, 0.99), Face(near, 0.95)], FACE_RULES[2], WIDTH, HEIGHT)
+    box = authors_face_box([Face(A, 0.99), Face(near, 0.95)], FACE_RULES[2], WIDTH, HEIGHT)
     assert box == detection_box(A, WIDTH, HEIGHT, 0.4)
 
 

@@ -19,15 +19,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT, SHARED
 
 from fsanet.cli import COMMANDS, run_command
-from fsanet.data.npz import load_pose_npz, write_pose_npz
 from fsanet.core.images import decode_image, read_image
-from fsanet.errors import ImageError
 from fsanet.core.outputs import check_output
-from fsanet.errors import OutputError
-
-from conftest import ROOT, SHARED
+from fsanet.data.npz import load_pose_npz, write_pose_npz
+from fsanet.errors import ImageError, OutputError
 
 PORTRAIT = SHARED / "data" / "images" / "portrait_750x375.jpg"
 AFLW = SHARED / "data" / "aflw2000_samples"
@@ -42,13 +40,13 @@ class LongWorkStarted(BaseException):
 LONG_WORK = ["fsanet.faces.detectors.make_detector", "fsanet.data.synthetic.synthetic_dataset",
              "fsanet.data.type1.worker_pool", "fsanet.data.biwi_prepare.worker_pool", "fsanet.data.biwi_prepare._init_worker",
              "fsanet.experiments.training.training_data", "fsanet.experiments.training.initial_model", "fsanet.experiments.evaluation.evaluate",
-             "fsanet.commands.plot.plot_tracks"]
+             "fsanet.video.track_plots.plot_tracks"]
 
 
 @pytest.fixture
 def no_long_work(monkeypatch):
-    import fsanet.hub.model_spec
     import fsanet.experiments.training  # noqa: F401  (binds resolve_model now, not to the stand-in below)
+    import fsanet.hub.model_spec
     resolve_model = fsanet.hub.model_spec.resolve_model
 
     def refuse(*args, **kwargs):

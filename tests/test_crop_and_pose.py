@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from fsanet.faces.crop import detection_box, landmark_box
-from fsanet.experiments.metrics import mean_absolute_error
 from fsanet.core.pose import axis_endpoints, pose_from_pose_para
+from fsanet.experiments.metrics import mean_absolute_error
+from fsanet.faces.crop import detection_box, landmark_box
 
 
 def test_landmark_box_by_hand():

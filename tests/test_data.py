@@ -7,13 +7,11 @@ import numpy as np
 import pytest
 import scipy.io
 
-from fsanet.faces.crop import landmark_box
-from fsanet.data.npz import filter_angle_range, load_pose_npz, write_pose_npz
-from fsanet.data.type1 import pair_type1_files, SPLITS_300W_LP
-from fsanet.errors import DatasetError
-
 from fsanet.cli import run_command
-from fsanet.data.type1 import prepare
+from fsanet.data.npz import filter_angle_range, load_pose_npz, write_pose_npz
+from fsanet.data.type1 import SPLITS_300W_LP, pair_type1_files, prepare
+from fsanet.errors import DatasetError
+from fsanet.faces.crop import landmark_box
 
 
 def test_crop_boxes_by_hand(shared):

@@ -11,12 +11,11 @@ import time
 import cv2
 import numpy as np
 import pytest
+from conftest import ROOT, SHARED
 
-from fsanet.faces.boxes import clip_box
 from fsanet.cli import run_command
 from fsanet.errors import InputError
-
-from conftest import ROOT, SHARED
+from fsanet.faces.boxes import clip_box
 
 
 def main(argv):
@@ -117,8 +116,9 @@ def test_boxes_are_clipped_to_the_frame():
 
 
 def test_duplicate_detections_of_one_face_are_merged():
-    from fsanet.faces.detectors import Face
     from fsanet.faces.boxes import suppress_duplicates
+    from fsanet.faces.detectors import Face
+
     # MTCNN's output on obama.mp4 frame 55 (640-wide copy): the same face twice
     faces = [Face((245, 69, 147, 147), 0.9993), Face((255, 75, 117, 117), 0.9956),
              Face((500, 60, 50, 50), 0.97)]

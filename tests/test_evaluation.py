@@ -6,18 +6,16 @@ import json
 
 import numpy as np
 import pytest
+from conftest import ROOT, frozen_graph_path
 
 import fsanet
 from fsanet.cli import run_command
-from fsanet.data.npz import load_pose_npz, write_pose_npz
-from fsanet.experiments.evaluation import load_preset
-from fsanet.hub.frozen_graph import FrozenGraph
-from fsanet.experiments.metrics import axis_errors, geodesic_errors, mean_absolute_error, pose_errors
 from fsanet.core.pose import pose_from_pose_para, pose_from_rotation, rotation_from_pose
+from fsanet.data.npz import load_pose_npz, write_pose_npz
+from fsanet.experiments.config import load_preset
+from fsanet.experiments.metrics import axis_errors, geodesic_errors, mean_absolute_error, pose_errors
+from fsanet.hub.frozen_graph import FrozenGraph
 from fsanet.model.variants import ALIASES, FUSIONS
-
-from conftest import ROOT, frozen_graph_path
-
 
 # ---------------------------------------------------------------- the measures, by hand
 
@@ -191,24 +189,24 @@ def test_presets_name_runnable_rows_and_published_figures():
         "protocol1/ablation.toml", "protocol1/evaluate.toml", "protocol2/ablation.toml", "protocol2/evaluate.toml"]
     for path in PRESETS:
         preset = load_preset(path)
-        rows = preset["models"] + preset.get("baselines", [])
-        assert all(m in ALIASES or m in FUSIONS for m in preset["models"]), path
-        tests = {t.removesuffix(".npz") for t in preset["test"]}
-        assert set(preset["published"]) <= tests | set(preset.get("raw_test", {})), path
-        for figures in preset["published"].values():
+        rows = preset.models + preset.baselines
+        assert all(m in ALIASES or m in FUSIONS for m in preset.models), path
+        tests = {t.removesuffix(".npz") for t in preset.test}
+        assert set(preset.published) <= tests | set(preset.raw_test), path
+        for figures in preset.published.values():
             assert set(figures) <= set(rows), path
             assert all(len(f) in (1, 4) for f in figures.values()), path
         if "fusion" in rows:  # the paper's headline row, with its per-angle figures
-            assert all(len(figures["fusion"]) == 4 for figures in preset["published"].values()), path
+            assert all(len(figures["fusion"]) == 4 for figures in preset.published.values()), path
 
 
 def test_ablation_presets_cover_every_released_scoring_and_aggregation():
-    one = load_preset(ROOT / "configs" / "protocol1" / "ablation.toml")["models"]
-    two = load_preset(ROOT / "configs" / "protocol2" / "ablation.toml")["models"]
+    one = load_preset(ROOT / "configs" / "protocol1" / "ablation.toml").models
+    two = load_preset(ROOT / "configs" / "protocol2" / "ablation.toml").models
     grid = [prefix + aggregation for aggregation in ("capsule", "netvlad", "metric") for prefix in ("noS_", "", "var_")]
     assert set(grid) <= set(two) and {"fusion", "netvlad_fusion", "metric_fusion"} <= set(two)
     # 300W-LP: no noS_netvlad checkpoint was released and var_netvlad's holds only NaN (SPEC §4)
     assert set(grid) - set(one) == {"noS_netvlad", "var_netvlad"} and {"fusion", "metric_fusion"} <= set(one)
-    published = load_preset(ROOT / "configs" / "protocol1" / "evaluate.toml")["published"]
+    published = load_preset(ROOT / "configs" / "protocol1" / "evaluate.toml").published
     assert published["AFLW2000"]["dlib68"] == [23.1, 13.6, 10.5, 15.8]
     assert published["BIWI_noTrack"]["dlib68"] == [16.8, 13.8, 6.19, 12.2]

@@ -15,23 +15,20 @@ import onnxruntime
 import pytest
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
+from conftest import clean_env
 from tensorflow.lite.tools import flatbuffer_utils
 
 import fsanet
+from fsanet import export  # the public export: a model or a model spec
+from fsanet.cli import run_command
 from fsanet.deploy import backends
 from fsanet.deploy.backends import converted_runner, select_runner
-from fsanet.deploy.runners import ExportedModel
-from fsanet.cli import run_command
-from fsanet import export  # the public export: a model or a model spec
 from fsanet.deploy.export import SUFFIXES, read_metadata
-from fsanet.errors import DatasetError, ExportError, OutputError
-from fsanet.hub.model_spec import source_metadata
 from fsanet.deploy.predictor import PosePredictor
-from fsanet.errors import ModelSpecError
-from fsanet.hub.model_spec import resolve_model
+from fsanet.deploy.runners import ExportedModel
+from fsanet.errors import DatasetError, ExportError, ModelSpecError, OutputError
+from fsanet.hub.model_spec import resolve_model, source_metadata
 from fsanet.hub.pretrained import find_checkpoint
-
-from conftest import clean_env
 
 ROOT = Path(__file__).resolve().parent.parent
 TOLERANCE_DEGREES = 1e-3

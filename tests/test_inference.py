@@ -7,9 +7,8 @@ import pytest
 
 from fsanet.deploy import backends
 from fsanet.deploy.backends import export_cache_path
-from fsanet.errors import ExportError
-from fsanet.errors import ImageError
 from fsanet.deploy.predictor import PosePredictor, minmax_normalize
+from fsanet.errors import ExportError, ImageError
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-
 from conftest import NOISE, assert_quiet, clean_env
+
 from fsanet.cli import COMMANDS
 
 ROOT = Path(__file__).resolve().parent.parent

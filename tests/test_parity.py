@@ -2,12 +2,11 @@
 
 import numpy as np
 import pytest
+from conftest import frozen_graph_path
 
 import fsanet
-from fsanet.hub.frozen_graph import FrozenGraph
 from fsanet.deploy.predictor import PosePredictor
-
-from conftest import frozen_graph_path
+from fsanet.hub.frozen_graph import FrozenGraph
 
 TOLERANCE_DEGREES = 1e-3
 ORACLES = ["capsule", "var_capsule", "noS_capsule"]

@@ -5,9 +5,8 @@ import shutil
 import numpy as np
 import pytest
 
-from fsanet.errors import UnknownCheckpointError, WeightsUnavailableError
-from fsanet.hub.pretrained import fetch, find_checkpoint, load_pretrained, REGISTRY, sha256_of
-from fsanet.errors import UnknownProtocolError
+from fsanet.errors import UnknownCheckpointError, UnknownProtocolError, WeightsUnavailableError
+from fsanet.hub.pretrained import REGISTRY, fetch, find_checkpoint, load_pretrained, sha256_of
 
 COMMIT = "4361d0e48103bb215d15734220c9d17e6812bb48"
 

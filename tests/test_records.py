@@ -8,12 +8,10 @@ import numpy as np
 import pytest
 
 from fsanet.commands import plot
-from fsanet.errors import NothingFoundError
-from fsanet.errors import OutputError
 from fsanet.core.pose import cube_corners, pose_from_rotation, rotation_from_pose
+from fsanet.errors import NothingFoundError, OutputError, RecordError
 from fsanet.video.drawing import draw_axes, draw_cube
-from fsanet.errors import RecordError
-from fsanet.video.records import FaceRecord, read_records, RecordWriter
+from fsanet.video.records import FaceRecord, RecordWriter, read_records
 
 
 def _records(frame, spread=True, smoothed=False):

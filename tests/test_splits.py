@@ -5,16 +5,14 @@ import json
 
 import numpy as np
 import pytest
+from conftest import ROOT
 
 from fsanet.cli import run_command
-from fsanet.errors import ConfigError
-from fsanet.experiments.config import load_config
 from fsanet.data.npz import load_sample_names, write_pose_npz
-from fsanet.errors import DatasetError
 from fsanet.data.splits import frame_split, identity, identity_split
+from fsanet.errors import ConfigError, DatasetError
+from fsanet.experiments.config import load_config
 from fsanet.experiments.training import training_data
-
-from conftest import ROOT
 
 RECIPE = ROOT / "configs" / "protocol1" / "capsule.toml"
 

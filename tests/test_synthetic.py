@@ -3,10 +3,10 @@ convention (checked with the authors' model, which never saw a synthetic head)."
 
 import numpy as np
 
-from fsanet.data.npz import load_pose_npz, write_pose_npz
-from fsanet.deploy.predictor import PosePredictor
 from fsanet.core.pose import axis_endpoints, rotation_from_pose
+from fsanet.data.npz import load_pose_npz, write_pose_npz
 from fsanet.data.synthetic import DEFAULT_RANGES, synthetic_dataset
+from fsanet.deploy.predictor import PosePredictor
 
 
 def test_reproducible_and_in_the_authors_format(tmp_path):

@@ -6,8 +6,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from fsanet.video.smoothing import OneEuroFilter, PoseSmoother
 from fsanet.faces.boxes import iou
+from fsanet.video.smoothing import OneEuroFilter, PoseSmoother
 from fsanet.video.tracking import FaceTracker
 
 

@@ -12,18 +12,16 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-
-import fsanet
-from fsanet.experiments.config import load_config
-from fsanet.data.npz import write_pose_npz
-from fsanet.hub.model_spec import load_keras_model
-from fsanet.deploy.predictor import PosePredictor
-from fsanet.data.synthetic import synthetic_dataset
-from fsanet.experiments.training import learning_rate
-
 from conftest import ROOT
 
+import fsanet
 from fsanet.cli import run_command
+from fsanet.data.npz import write_pose_npz
+from fsanet.data.synthetic import synthetic_dataset
+from fsanet.deploy.predictor import PosePredictor
+from fsanet.experiments.config import load_config
+from fsanet.experiments.training import learning_rate
+from fsanet.hub.model_spec import load_keras_model
 
 SYNTHETIC_CONFIG = ROOT / "configs" / "synthetic" / "capsule.toml"
 

@@ -13,18 +13,16 @@ import time
 import keras
 import numpy as np
 import pytest
+from conftest import ROOT
 
 import fsanet
 from fsanet.cli import run_command
-from fsanet.errors import ConfigError
-from fsanet.experiments.config import load_config
 from fsanet.data.npz import write_pose_npz
-from fsanet.experiments.evaluation import evaluate
-from fsanet.errors import NonFiniteModelError
-from fsanet.hub.model_spec import load_keras_model
 from fsanet.data.synthetic import synthetic_dataset
-
-from conftest import ROOT
+from fsanet.errors import ConfigError, NonFiniteModelError
+from fsanet.experiments.config import load_config
+from fsanet.experiments.evaluation import evaluate
+from fsanet.hub.model_spec import load_keras_model
 
 CONFIG = ROOT / "configs" / "synthetic" / "capsule.toml"
 

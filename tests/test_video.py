@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from fsanet.errors import InputError
-from fsanet.video.media import prefetched, VideoOutput
+from fsanet.video.media import VideoOutput, prefetched
 
 
 def test_prefetched_keeps_order_and_raises_in_the_consumer():

@@ -34,16 +34,17 @@ def seed(text):
 
 
 def add_protocol_argument(parser, help="whose released checkpoints: 300W_LP (1, the default) or BIWI (2)",
-                          default=None, required=False):
+                          required=False, default="default"):
     """The one ``--protocol`` flag: a protocol's name or number (``fsanet.core.protocols``), given
-    to the command as its name; default ``DEFAULT_PROTOCOL`` unless ``required``."""
+    to the command as its name; ``default`` is ``DEFAULT_PROTOCOL`` unless given (None: the command
+    decides, e.g. from a preset)."""
     from fsanet.core.protocols import DEFAULT_PROTOCOL, PROTOCOLS, get_protocol
 
     def protocol(text):
         return get_protocol(text).name
     protocol.__name__ = "protocol (" + ", ".join(f"{p.name} or {p.number}" for p in PROTOCOLS.values()) + ")"
     parser.add_argument("--protocol", type=protocol, required=required, help=help,
-                        default=None if required else (default or DEFAULT_PROTOCOL))
+                        default=None if required else DEFAULT_PROTOCOL if default == "default" else default)
 
 
 positive_int.__name__ = "positive integer"

@@ -84,17 +84,17 @@ def run(args) -> int:
     import cv2
     import numpy as np
 
-    from fsanet.video.pipeline import PoseAnnotator, run_source
-    from fsanet.faces.detectors import default_detector, make_detector
-    from fsanet.errors import FSANetError
+    from fsanet.core.outputs import check_output
     from fsanet.deploy.predictor import PosePredictor
     from fsanet.deploy.threads import configure_cpu_threads
-    from fsanet.core.outputs import check_output
+    from fsanet.errors import FSANetError, InputError
+    from fsanet.faces.detectors import default_detector, make_detector
     from fsanet.hub.model_spec import resolve_model
+    from fsanet.model.variants import IMAGE_SIZE
+    from fsanet.video.media import Source, display_available
+    from fsanet.video.pipeline import PoseAnnotator, run_source
     from fsanet.video.records import RecordWriter
     from fsanet.video.smoothing import PoseSmoother
-    from fsanet.errors import InputError
-    from fsanet.video.media import display_available, Source
 
     status, sources, specs = 0, [], args.inputs + args.input or [None]
     for spec in specs:  # every input and output is checked before the model loads
@@ -119,7 +119,7 @@ def run(args) -> int:
             detectors[name] = make_detector(name)
     model = resolve_model(args.model, args.protocol, exported=True)
     predictor = PosePredictor(model, normalize=True, backend=args.backend)
-    predictor.predict_members([np.zeros((64, 64, 3), np.uint8)])  # TF optimises the graph on its
+    predictor.predict_members([np.zeros((IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)])  # TF optimises the graph on its
     # first call (about a second): done here, before the frames and their FPS clock start
     show = not args.no_display and display_available()
     data = None

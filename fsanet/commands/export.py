@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fsanet.deploy.export import FORMATS, SUFFIXES
 from fsanet.commands import add_protocol_argument
+from fsanet.deploy.export import FORMATS, SUFFIXES
 
 
 def add_arguments(parser):
@@ -32,16 +32,15 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from fsanet.deploy.backends import parity_difference
-    from fsanet.deploy.runners import ExportedModel
     import numpy as np
 
-    from fsanet.data.calibration import representative_crops
-    from fsanet.deploy.export import check_replaceable, export
-    from fsanet.errors import ExportError
-    from fsanet.hub.model_spec import source_metadata
     from fsanet.core.outputs import check_output
-    from fsanet.hub.model_spec import resolve_model
+    from fsanet.data.calibration import representative_crops
+    from fsanet.deploy.backends import parity_difference
+    from fsanet.deploy.export import check_replaceable, export
+    from fsanet.deploy.runners import ExportedModel
+    from fsanet.errors import ExportError
+    from fsanet.hub.model_spec import resolve_model, source_metadata
 
     suffix = SUFFIXES[args.format]
     if suffix and args.output.suffix != suffix:

@@ -24,10 +24,10 @@ def add_arguments(parser):
 def _face_crop(image, is_crop, name):
     import cv2
 
-    from fsanet.faces.crop import crop_and_resize, detection_box
-    from fsanet.model.variants import IMAGE_SIZE
-    from fsanet.faces.detectors import MTCNNDetector
     from fsanet.errors import NothingFoundError
+    from fsanet.faces.crop import crop_and_resize, detection_box
+    from fsanet.faces.detectors import MTCNNDetector
+    from fsanet.model.variants import IMAGE_SIZE
     if is_crop:
         return cv2.resize(image, (IMAGE_SIZE, IMAGE_SIZE))
     faces = MTCNNDetector()(image)
@@ -43,8 +43,8 @@ def run(args) -> int:
 
     from fsanet.core.images import IMAGE_SUFFIXES, read_image
     from fsanet.core.outputs import check_output
-    from fsanet.hub.model_spec import resolve_model
     from fsanet.experiments.structure_maps import fine_grained_structure_maps, heatmap_panel
+    from fsanet.hub.model_spec import resolve_model
     from fsanet.video.media import default_image, write_image
     check_output(args.output, "--output", suffixes=IMAGE_SUFFIXES)
     image = read_image(args.image) if args.image else default_image()

@@ -19,8 +19,8 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from fsanet.data.npz import write_pose_npz
     from fsanet.core.outputs import check_output
+    from fsanet.data.npz import write_pose_npz
     from fsanet.data.synthetic import synthetic_dataset
     check_output(args.output, "--output")
     images, poses = synthetic_dataset(args.count, args.seed, progress=True)

@@ -33,8 +33,8 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from fsanet.errors import UsageError
     from fsanet.data.type1 import prepare, prepare_300w_lp
+    from fsanet.errors import UsageError
     if args.input and (not args.output or args.output_dir):
         raise UsageError("--input goes with --output (a file), not --output-dir")
     if args.root_300w_lp and (not args.output_dir or args.output):

@@ -60,7 +60,7 @@ def add_arguments(parser):
                              "(overrides the preset's)")
     parser.add_argument("--raw-dir", type=Path, help="folder holding the preset's raw test folders")
     add_protocol_argument(parser, help="checkpoints of released models: 300W_LP (1) or BIWI (2); "
-                          "default: the preset's, else 300W_LP", required=False, default="")
+                          "default: the preset's, else 300W_LP", default=None)
     parser.add_argument("--backend", choices=BACKENDS,
                         help="pose runtime for Keras models (default: the fastest whose conversion "
                              "matches Keras); exported files run under their own")
@@ -75,14 +75,14 @@ def add_arguments(parser):
 def _plan(args, preset):
     """(networks, baselines, npz paths, raw folders by name, baselines not run with why)."""
     from fsanet.experiments.baselines import BASELINES
-    requested = args.models or [*preset.get("models", []), *preset.get("baselines", [])]
+    requested = args.models or [*preset.models, *preset.baselines]
     networks = [m for m in requested if m not in BASELINES]
     baselines = [m for m in requested if m in BASELINES]
-    tests = args.test or ([args.data_dir / t for t in preset.get("test", [])] if networks else [])
+    tests = args.test or ([args.data_dir / t for t in preset.test] if networks else [])
     if args.raw_test:
         raw = dict(args.raw_test)
-    elif args.raw_dir and preset.get("raw_test"):
-        raw = {name: args.raw_dir / folder for name, folder in preset["raw_test"].items()}
+    elif args.raw_dir and preset.raw_test:
+        raw = {name: args.raw_dir / folder for name, folder in preset.raw_test.items()}
     else:
         raw = {}
     not_run = {}
@@ -105,19 +105,20 @@ def _plan(args, preset):
 
 
 def run(args) -> int:
-    from fsanet.experiments.baselines import evaluate_baseline, load_raw_test_set, make_baseline
-    from fsanet.experiments.evaluation import evaluate, format_table, load_preset, load_test_set
     from fsanet.core.outputs import check_output, write_json
+    from fsanet.core.protocols import PROTOCOLS
+    from fsanet.experiments.baselines import evaluate_baseline, load_raw_test_set, make_baseline
+    from fsanet.experiments.config import NO_PRESET, load_preset
+    from fsanet.experiments.evaluation import evaluate, format_table, load_test_set
     from fsanet.hub.model_spec import resolve_model
-    from fsanet.core.protocols import DEFAULT_PROTOCOL, PROTOCOLS
     if args.json:
         check_output(args.json, "--json")
     if args.plot:
         check_output(args.plot, "--plot", folder=True)
-    preset = load_preset(args.preset) if args.preset else {}
+    preset = load_preset(args.preset) if args.preset else NO_PRESET
     networks, baselines, tests, raw, not_run = _plan(args, preset)
-    protocol = args.protocol or preset.get("protocol", DEFAULT_PROTOCOL)
-    angle_filter = preset.get("angle_filter", True) if args.angle_filter is None else args.angle_filter
+    protocol = args.protocol or preset.protocol
+    angle_filter = preset.angle_filter if args.angle_filter is None else args.angle_filter
     test_sets = {Path(t).stem: load_test_set(t, angle_filter) for t in tests}
     raw_sets = {name: load_raw_test_set(folder, name, angle_filter) for name, folder in raw.items()}
     results = (evaluate({m: resolve_model(m, protocol, exported=True) for m in networks}, test_sets,
@@ -129,7 +130,7 @@ def run(args) -> int:
             results[name][set_name] = evaluate_baseline(method, raw_set)
     print(f"protocol {protocol}: {PROTOCOLS[protocol].description}")
     names = list(dict.fromkeys([*test_sets, *raw_sets]))
-    print(format_table(results, names, preset.get("published"), args.metrics, not_run))
+    print(format_table(results, names, preset.published, args.metrics, not_run))
     for raw_set in raw_sets.values():
         print(f"\n{raw_set.name} ({raw_set.folder}): {len(raw_set.samples)} images, "
               f"{raw_set.outside_range} outside ±99° dropped, {len(raw_set.failed)} unusable")
@@ -144,7 +145,7 @@ def run(args) -> int:
                                      "names": [x.name for x in s.samples], "labels": s.poses.tolist(),
                                      "outside_range": s.outside_range, "failed": s.failed}
                               for name, s in raw_sets.items()},
-            "published": preset.get("published", {}), "models": results})
+            "published": preset.published, "models": results})
         print(f"\nwrote {args.json}")
     if args.plot:
         from fsanet.experiments.plots import write_plots

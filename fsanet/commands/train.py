@@ -43,8 +43,8 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from fsanet.experiments.config import load_config
     from fsanet.core.outputs import check_output
+    from fsanet.experiments.config import load_config
     from fsanet.experiments.training import train
     check_output(args.output_dir, "--output-dir", folder=True)
     overrides = {"init": args.init, "training.epochs": args.epochs, "training.batch_size": args.batch_size,

@@ -17,7 +17,6 @@ from pathlib import Path
 
 from fsanet.errors import OutputError
 
-
 CACHE_ENV = "FSANET_CACHE_DIR"
 
 

@@ -20,11 +20,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fsanet.faces.crop import detection_box
-from fsanet.errors import DatasetError, SampleError
 from fsanet.core.images import decode_image
-from fsanet.errors import ImageError
 from fsanet.core.pose import pose_from_biwi_rotation
+from fsanet.errors import DatasetError, ImageError, SampleError
+from fsanet.faces.crop import detection_box
 
 MARGIN = 0.4
 JUMP_PIXELS = 80
@@ -95,7 +94,7 @@ def read_frame(path):
         raise SampleError("unreadable or truncated image") from None
 
 
-def choose_face(faces, protocol, width, height, margin=MARGIN):
+def authors_face_box(faces, protocol, width, height, margin=MARGIN):
     """The authors' widened box (x_min, y_min, x_max, y_max) of the face to keep, or None."""
     boxes = [detection_box(f.box, width, height, margin) for f in faces
              if f.confidence > protocol.min_confidence and f.box[2] > 0 and f.box[3] > 0]

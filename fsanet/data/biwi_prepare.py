@@ -17,16 +17,15 @@ import numpy as np
 from tqdm import tqdm
 
 from fsanet.core import quiet as runtime
-from fsanet.data.biwi import (MARGIN, FACE_RULES, TRAIN_VIDEOS, BoxRules, choose_face, list_videos, pair_frames,
-                         read_frame, read_pose_file, read_split, split_videos)
-from fsanet.faces.crop import crop_and_resize
-from fsanet.model.variants import IMAGE_SIZE
-from fsanet.data.npz import within_range, write_pose_npz
-from fsanet.errors import DatasetError, SampleError
-from fsanet.faces.detectors import MTCNNCascadeDetector
-from fsanet.errors import one_line
 from fsanet.core.outputs import check_output, write_json
 from fsanet.core.workers import worker_pool
+from fsanet.data.biwi import (FACE_RULES, MARGIN, TRAIN_VIDEOS, BoxRules, authors_face_box, list_videos,
+                              pair_frames, read_frame, read_pose_file, read_split, split_videos)
+from fsanet.data.npz import within_range, write_pose_npz
+from fsanet.errors import DatasetError, SampleError, one_line
+from fsanet.faces.crop import crop_and_resize
+from fsanet.faces.detectors import MTCNNCascadeDetector
+from fsanet.model.variants import IMAGE_SIZE
 
 BOX_RULES = ("authors", "clean")
 
@@ -55,7 +54,7 @@ def detect_video(video, detector, protocol, image_size=IMAGE_SIZE, margin=MARGIN
             image = read_frame(png)
             height, width = image.shape[:2]
             faces = detector(image)
-            box = choose_face(faces, protocol, width, height, margin)
+            box = authors_face_box(faces, protocol, width, height, margin)
             crop = None if box is None else crop_and_resize(image, box, image_size)
         except SampleError as e:
             failed.append((png.name, str(e)))

@@ -12,12 +12,10 @@ import zipfile
 
 import numpy as np
 
-from fsanet.errors import DatasetError
-from fsanet.model.variants import IMAGE_SIZE
 from fsanet.core.outputs import atomic_write
 from fsanet.core.pose import VALUE_RANGE
-
-
+from fsanet.errors import DatasetError
+from fsanet.model.variants import IMAGE_SIZE
 
 
 def load_pose_npz(path):

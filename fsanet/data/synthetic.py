@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from fsanet.model.variants import IMAGE_SIZE
 from fsanet.core.pose import rotation_from_pose
+from fsanet.model.variants import IMAGE_SIZE
 
 DEFAULT_RANGES = ((-80.0, 80.0), (-45.0, 45.0), (-40.0, 40.0))
 """Uniform sampling ranges (degrees) of yaw, pitch and roll."""

@@ -26,7 +26,6 @@ from fsanet.errors import DatasetError, ImageError, SampleError, one_line
 from fsanet.faces.crop import landmark_crop
 from fsanet.model.variants import IMAGE_SIZE
 
-
 SPLITS_300W_LP = ("AFW", "AFW_Flip", "HELEN", "HELEN_Flip", "IBUG", "IBUG_Flip", "LFPW", "LFPW_Flip")
 """The 8 folders of 300W-LP; each becomes ``<split>.npz``, the training set of protocol 1."""
 

@@ -33,6 +33,7 @@ from fsanet.core.outputs import default_cache_dir
 from fsanet.deploy.export import SUFFIXES, export, model_digest
 from fsanet.deploy.runners import FILE_RUNNERS, ExportedModel, KerasRunner
 from fsanet.errors import ExportError
+from fsanet.model.variants import IMAGE_SIZE
 
 BACKENDS = ("keras", "onnxruntime", "litert")
 FASTEST_FIRST = ("litert", "onnxruntime", "keras")
@@ -40,7 +41,7 @@ FORMAT_OF = {"onnxruntime": "onnx", "litert": "litert"}
 PARITY_DEGREES = 1e-3
 
 
-def check_inputs(image_size=64) -> np.ndarray:
+def check_inputs(image_size=IMAGE_SIZE) -> np.ndarray:
     """Four fixed random 0..255 images: the inputs on which a converted file must match Keras."""
     return np.random.default_rng(0).uniform(0, 255, (4, image_size, image_size, 3)).astype(np.float32)
 

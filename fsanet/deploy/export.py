@@ -39,9 +39,10 @@ from pathlib import Path
 import numpy as np
 
 import fsanet
-from fsanet.errors import ExportError
 from fsanet.core.outputs import atomic_path
 from fsanet.core.quiet import native_stderr_captured
+from fsanet.errors import ExportError
+from fsanet.model.variants import IMAGE_SIZE
 
 FORMATS = ("savedmodel", "litert", "onnx")
 SUFFIXES = {"savedmodel": "", "litert": ".tflite", "onnx": ".onnx"}
@@ -64,7 +65,7 @@ def default_metadata(model) -> dict:
     """The metadata of ``model`` where nothing more is known (see ``source_metadata``)."""
     return {"variant": model.name, "protocol": "", "weights_sha256": model_digest(model),
             "fsanet_version": fsanet.__version__, "angle_convention": ANGLE_CONVENTION,
-            "input": f"{INPUT_NAME}: float32 (N, 64, 64, 3), BGR 0..255",
+            "input": f"{INPUT_NAME}: float32 (N, {IMAGE_SIZE}, {IMAGE_SIZE}, 3), BGR 0..255",
             "output": f"{OUTPUT_NAME}: float32 (N, 3), yaw / pitch / roll in degrees"}
 
 

@@ -11,10 +11,10 @@ import keras
 import numpy as np
 
 from fsanet.core.images import face_crops
-from fsanet.model.models import FSANet, SSRNetMD
 from fsanet.core.pose import ANGLES
 from fsanet.deploy.backends import select_runner
 from fsanet.errors import ExportError
+from fsanet.model.models import FSANet, SSRNetMD
 
 
 def minmax_normalize(crop):

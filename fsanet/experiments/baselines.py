@@ -22,14 +22,13 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from fsanet.core.images import decode_image
 from fsanet.data.biwi import list_videos, pair_frames, read_pose_file
-from fsanet.faces.crop import landmark_box
 from fsanet.data.npz import within_range
 from fsanet.data.type1 import pair_type1_files, read_type1_labels
-from fsanet.errors import DatasetError, SampleError
+from fsanet.errors import DatasetError, ImageError, SampleError
 from fsanet.experiments.evaluation import score, yaw_bin_masks
-from fsanet.core.images import decode_image
-from fsanet.errors import ImageError
+from fsanet.faces.crop import landmark_box
 
 BASELINES = ("dlib68",)
 """Methods evaluated on raw folders, by the name ``test --models`` takes."""

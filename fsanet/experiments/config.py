@@ -1,4 +1,6 @@
-"""Experiment configs: TOML files in ``configs/``, separate from code.
+"""Experiment configs: TOML files in ``configs/``, separate from code, read and checked in one place:
+training configs (``ExperimentConfig``) and evaluation presets (``EvaluationPreset``), both typed,
+unknown keys refused, each value checked against its kind and range, the file and key named.
 
 A config may name a ``base`` file (relative to itself) whose values it overrides, so each recipe is
 written once (``configs/protocol1/recipe.toml``) and each model file only says which model it trains.
@@ -13,16 +15,17 @@ import math
 import tomllib
 from pathlib import Path
 
-from fsanet.errors import ConfigError
-from fsanet.core.protocols import PROTOCOLS
+from fsanet.core.protocols import DEFAULT_PROTOCOL, PROTOCOLS, get_protocol
 from fsanet.data.splits import SPLITS
+from fsanet.errors import ConfigError, UnknownProtocolError
 from fsanet.model.variants import FUSIONS, get_variant
 
 
-def _value(kind, default=dataclasses.MISSING, test=None, requirement=""):
+def _value(kind, default=dataclasses.MISSING, test=None, requirement="", default_factory=dataclasses.MISSING):
     """A config field of ``kind`` (a key of ``_KINDS``) whose value must also pass ``test``
     (``requirement`` says how, in words); without a default the key is required."""
-    return dataclasses.field(default=default, metadata={"kind": kind, "test": test, "requirement": requirement})
+    return dataclasses.field(default=default, default_factory=default_factory,
+                             metadata={"kind": kind, "test": test, "requirement": requirement})
 
 
 def _is_int(v):
@@ -44,7 +47,21 @@ _KINDS = {  # kind: (check, what it is called in a message)
                 all((_is_int(f) or isinstance(f, float)) and math.isfinite(f) for f in v),
                 "[MAE] or [yaw, pitch, roll, MAE] (finite numbers)"),
     "ints": (lambda v: isinstance(v, (list, tuple)) and all(map(_is_int, v)), "a list of integers"),
+    "protocol": (lambda v: _is_protocol(v), "a protocol: " + ", ".join(f"{p.name} or {p.number}"
+                                                                    for p in PROTOCOLS.values())),
+    "folders": (lambda v: isinstance(v, dict) and all(isinstance(f, str) and f for f in v.values()),
+                "a table of folder names"),
+    "published": (lambda v: isinstance(v, dict) and all(isinstance(rows, dict) for rows in v.values()),
+                  "a table of tables (one per test set)"),
 }
+
+
+def _is_protocol(value):
+    try:
+        get_protocol(value)
+    except UnknownProtocolError:
+        return False
+    return not isinstance(value, bool)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,7 +88,7 @@ class TrainingConfig:
 @dataclasses.dataclass(frozen=True)
 class ExperimentConfig:
     model: str = _value("text")  # a variant alias / checkpoint name, or a fusion (its members are trained in turn)
-    protocol: str = _value("text", "300W_LP", lambda v: v in PROTOCOLS, f"one of {sorted(PROTOCOLS)}")
+    protocol: str = _value("protocol", DEFAULT_PROTOCOL)
     init: str | None = _value("optional text", None)  # "authors", an authors' .h5, or one of our .keras files
     data: DataConfig = DataConfig()
     training: TrainingConfig = TrainingConfig()
@@ -84,8 +101,30 @@ class ExperimentConfig:
     def for_member(self, member):
         return dataclasses.replace(self, model=member)
 
+    def __post_init__(self):
+        object.__setattr__(self, "protocol", get_protocol(self.protocol).name)
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluationPreset:
+    """A table of the paper (``configs/protocol*/evaluate.toml``, ``ablation.toml``): the models and
+    baselines, the npz test sets, the raw folders baselines read (``[raw_test]``, name -> folder under
+    ``--raw-dir``) and the published figures (``[published.<test set>]``, method -> [MAE] or
+    [yaw, pitch, roll, MAE])."""
+
+    protocol: str = _value("protocol")
+    models: tuple = _value("names")
+    test: tuple = _value("files")
+    baselines: tuple = _value("names", ())
+    angle_filter: bool = _value("bool", True)
+    raw_test: dict = _value("folders", default_factory=dict)
+    published: dict = _value("published", default_factory=dict)
+
+    def __post_init__(self):
+        object.__setattr__(self, "protocol", get_protocol(self.protocol).name)
 
 
 def _merge(base: dict, update: dict) -> dict:
@@ -98,13 +137,13 @@ def _merge(base: dict, update: dict) -> dict:
     return merged
 
 
-def _read(path: Path, seen=()) -> dict:
+def _read(path: Path, seen=(), what="config") -> dict:
     if path in seen:
         raise ConfigError(f"{path}: 'base' files form a cycle")
     try:
         values = tomllib.loads(path.read_text())
     except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
+        raise ConfigError(f"{path}: {what} file not found") from None
     except OSError as e:
         raise ConfigError(f"{path}: cannot be read ({e.strerror or e})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
@@ -140,7 +179,8 @@ def _section(cls, values, path, name):
         meta = fields[key].metadata
         if "kind" in meta:
             check_value(value, meta["kind"], f"{path}: {where}{key}", meta["test"], meta["requirement"])
-    missing = [k for k, f in fields.items() if f.default is dataclasses.MISSING and k not in values]
+    missing = [k for k, f in fields.items()
+               if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING and k not in values]
     if missing:
         raise ConfigError(f"{path}: missing key(s) {missing} in [{name}]")
     return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
@@ -172,3 +212,17 @@ def load_config(path, overrides=None) -> ExperimentConfig:
             target = target.setdefault(parent, {})
         target[key] = value
     return from_dict(values, path)
+
+
+NO_PRESET = EvaluationPreset(protocol=DEFAULT_PROTOCOL, models=(), test=())
+"""What ``fsanet test`` uses when no ``--preset`` is given: its flags say everything."""
+
+
+def load_preset(path) -> EvaluationPreset:
+    """Read and check an evaluation preset (see ``EvaluationPreset``)."""
+    path = Path(path)
+    preset = _section(EvaluationPreset, _read(path.resolve(), what="preset"), path, "top level")
+    for test_set, rows in preset.published.items():
+        for method, figures in rows.items():
+            check_value(figures, "figures", f"{path}: published.{test_set}.{method}")
+    return preset

@@ -6,18 +6,12 @@ Inputs are fed as the authors' test script feeds them: the 64x64 crops as stored
 
 from __future__ import annotations
 
-import tomllib
-from pathlib import Path
-
 import numpy as np
 
-from fsanet.errors import ConfigError
-from fsanet.experiments.config import check_value
 from fsanet.data.npz import load_pose_sets
-from fsanet.experiments.metrics import pose_errors
 from fsanet.errors import NonFiniteModelError
+from fsanet.experiments.metrics import pose_errors
 from fsanet.model.health import non_finite_weights
-from fsanet.core.protocols import PROTOCOLS
 
 YAW_BINS = ((0, 30), (30, 60), (60, 99))
 """|yaw| bins (degrees, upper bound inclusive for the last) for the MAE-by-yaw breakdown."""
@@ -60,8 +54,8 @@ def evaluate(models: dict, test_sets: dict, batch_size=256, backend=None) -> dic
     """{model label: {"size_mb", "backend", test set name: score + "predictions"}} for every pair, each Keras
     model run by ``PosePredictor`` on ``backend`` (default: the fastest that matches Keras), each
     exported file (``fsanet.deploy.backends.ExportedModel``) under its own runtime."""
-    from fsanet.deploy.runners import ExportedModel
     from fsanet.deploy.predictor import PosePredictor
+    from fsanet.deploy.runners import ExportedModel
     results = {}
     for label, model in models.items():
         broken = [] if isinstance(model, ExportedModel) else non_finite_weights(model)
@@ -127,39 +121,3 @@ def _paper_cells(figures):
     figures = list(figures)
     figures = [None] * (4 - len(figures)) + figures
     return f"   |{'':>8}" + _cells(figures[:1], 7) + _cells(figures[1:])
-
-
-def load_preset(path) -> dict:
-    """An evaluation preset (``configs/protocol*/*.toml``): models, test sets, paper figures and,
-    optionally, ``baselines`` evaluated on the raw folders of ``[raw_test]``."""
-    path = Path(path)
-    try:
-        preset = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: preset file not found") from None
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot be read ({e.strerror or e})") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: not valid TOML ({e})") from None
-    missing = {"protocol", "models", "test"} - set(preset)
-    if missing:
-        raise ConfigError(f"{path}: missing key(s) {sorted(missing)}")
-    unknown = set(preset) - set(_PRESET_KINDS)
-    if unknown:
-        raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)}")
-    for key, value in preset.items():
-        check_value(value, _PRESET_KINDS[key], f"{path}: {key}")
-    check_value(preset["protocol"], "text", f"{path}: protocol", lambda v: v in PROTOCOLS,
-                f"one of {sorted(PROTOCOLS)}")
-    for name, folder in preset.get("raw_test", {}).items():
-        check_value(folder, "text", f"{path}: raw_test.{name}")
-    for test_set, rows in preset.get("published", {}).items():
-        check_value(rows, "table", f"{path}: published.{test_set}")
-        for method, figures in rows.items():
-            check_value(figures, "figures", f"{path}: published.{test_set}.{method}")
-    return preset
-
-
-_PRESET_KINDS = {"protocol": "text", "models": "names", "test": "files", "angle_filter": "bool",
-                 "published": "table", "baselines": "names", "raw_test": "table"}
-"""The keys of an evaluation preset and the kind of value each holds (``fsanet.experiments.config``)."""

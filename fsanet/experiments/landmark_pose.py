@@ -16,9 +16,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fsanet.errors import BaselineError
 from fsanet.core.pose import pose_from_rotation
-from fsanet.faces.boxes import iou
+from fsanet.errors import BaselineError
+from fsanet.faces.boxes import best_face
 
 FACE_MODEL_68 = np.loadtxt(Path(__file__).with_name("face_model_68.csv"), delimiter=",", comments="#")
 """(68, 3) generic face in OpenCV camera axes for a frontal face (x right, y down, z away)."""
@@ -49,18 +49,6 @@ def pose_from_landmarks(points, width, height) -> np.ndarray:
         return None
     rotation = cv2.Rodrigues(rvec)[0]  # face model -> OpenCV camera; identity for a frontal face
     return pose_from_rotation(_OPENCV_TO_HEAD @ rotation @ _OPENCV_TO_HEAD)
-
-
-def choose_face(faces, reference_box=None):
-    """The detected face to use: the one overlapping ``reference_box`` (x, y, w, h) most, when one is
-    known (the labelled face of a dataset image), else the most confident; None when none fits."""
-    if reference_box is not None:
-        if not faces:
-            return None
-        overlaps = iou([f.box for f in faces], [reference_box])[:, 0]
-        best = int(np.argmax(overlaps))
-        return faces[best] if overlaps[best] > 0 else None
-    return max(faces, key=lambda f: f.confidence, default=None)
 
 
 def _shape_predictor_path():
@@ -111,7 +99,7 @@ class Dlib68:
         return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
 
     def __call__(self, image_bgr, reference_box=None):
-        face = choose_face(self.detector(image_bgr), reference_box)
+        face = best_face(self.detector(image_bgr), reference_box)
         if face is None:
             return None
         height, width = image_bgr.shape[:2]

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fsanet.experiments.evaluation import YAW_BINS
 from fsanet.core.outputs import atomic_write
 from fsanet.core.pose import ANGLES, VALUE_RANGE
+from fsanet.experiments.evaluation import YAW_BINS
 
 
 def _figure(width, height):

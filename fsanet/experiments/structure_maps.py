@@ -16,6 +16,7 @@ def fine_grained_structure_maps(model, crop):
 
     Only models with a scoring function have them (1x1 conv and variance variants)."""
     import keras
+
     from fsanet.deploy.predictor import PosePredictor
     try:
         layer = model.get_layer("fine_grained_structure")

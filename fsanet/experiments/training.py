@@ -30,17 +30,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from fsanet.data.augment import steps_per_epoch, training_dataset
-from fsanet.experiments.config import ExperimentConfig
-from fsanet.data.npz import load_pose_sets, load_sample_names
-from fsanet.errors import DatasetError
-from fsanet.errors import ModelSpecError, TrainingError
 from fsanet.core.outputs import atomic_path, atomic_write, check_output, write_json
-from fsanet.errors import OutputError
+from fsanet.data.augment import steps_per_epoch, training_dataset
+from fsanet.data.npz import load_pose_sets, load_sample_names
+from fsanet.data.splits import frame_split, identity_split
+from fsanet.errors import DatasetError, ModelSpecError, OutputError, TrainingError
+from fsanet.experiments.config import ExperimentConfig
 from fsanet.hub.model_spec import load_keras_model, resolve_model
 from fsanet.model.health import non_finite_weights
 from fsanet.model.models import build_variant
-from fsanet.data.splits import frame_split, identity_split
 from fsanet.model.variants import get_variant
 
 

@@ -48,3 +48,15 @@ def _intersection(a, b):
     dx = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
     dy = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
     return max(dx, 0) * max(dy, 0)
+
+
+def best_face(faces, reference_box=None):
+    """The detected face to use: the one overlapping ``reference_box`` (x, y, w, h) most, when one is
+    known (the labelled face of a dataset image), else the most confident; None when none fits."""
+    if reference_box is not None:
+        if not faces:
+            return None
+        overlaps = iou([f.box for f in faces], [reference_box])[:, 0]
+        best = int(np.argmax(overlaps))
+        return faces[best] if overlaps[best] > 0 else None
+    return max(faces, key=lambda f: f.confidence, default=None)

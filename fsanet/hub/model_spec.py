@@ -16,12 +16,12 @@ import os
 import zipfile
 from pathlib import Path
 
+from fsanet.core.protocols import DEFAULT_PROTOCOL, get_protocol
 from fsanet.data.calibration import representative_crops
 from fsanet.deploy.export import export
 from fsanet.deploy.runners import ExportedModel, file_backend
 from fsanet.errors import ModelSpecError
 from fsanet.hub.pretrained import find_checkpoint, load_pretrained, sha256_of
-from fsanet.core.protocols import DEFAULT_PROTOCOL, get_protocol
 from fsanet.hub.weights import identify_variant, load_authors_weights, read_weight_file
 from fsanet.model.models import build_fusion, build_variant
 from fsanet.model.variants import ALIASES, FUSIONS, VARIANTS, get_variant

@@ -25,12 +25,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from fsanet.errors import UnknownCheckpointError, WeightsUnavailableError
 from fsanet.core.outputs import atomic_write, default_cache_dir
 from fsanet.core.protocols import DEFAULT_PROTOCOL, get_protocol
+from fsanet.errors import UnknownCheckpointError, WeightsUnavailableError
+from fsanet.hub.weights import load_authors_weights
 from fsanet.model.models import build_fusion, build_variant
 from fsanet.model.variants import FUSIONS, fusion_members, get_variant
-from fsanet.hub.weights import load_authors_weights
 
 MIRROR_ENV = "FSANET_WEIGHTS_MIRROR"
 

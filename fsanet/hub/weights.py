@@ -17,7 +17,6 @@ from fsanet.errors import WeightFileError
 from fsanet.model.models import block_name, stage_name
 from fsanet.model.variants import fsanet_variant_name, get_variant
 
-
 _AGGREGATION_GROUPS = {"ssr_Cap_model": "capsule", "ssr_Agg_model": "netvlad",
                        "ssr_Metric_model": "metric"}
 _NETVLAD_ROLES = {"kernel_W1": "assignment_kernel", "kernel_B1": "assignment_bias",

@@ -11,7 +11,7 @@ import keras
 
 from fsanet.model import layers as fl
 from fsanet.model.variants import (AGGREGATIONS, FUSIONS, SCORINGS, Variant, fsanet_variant_name, fusion_members,
-                             get_variant)
+                                   get_variant)
 
 _register = keras.saving.register_keras_serializable(package="fsanet")
 

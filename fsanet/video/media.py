@@ -19,9 +19,9 @@ from pathlib import Path
 
 import cv2
 
-from fsanet.errors import ImageError, InputError, OutputError
 from fsanet.core.images import IMAGE_SUFFIXES, read_image
 from fsanet.core.outputs import PendingOutput, atomic_write
+from fsanet.errors import ImageError, InputError, OutputError
 
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".avi"}
 """Extensions a video output may have (the mp4v codec in these containers)."""

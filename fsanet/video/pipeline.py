@@ -23,9 +23,9 @@ import cv2
 from fsanet.faces.boxes import clip_box, suppress_duplicates
 from fsanet.faces.crop import crop_and_resize, detection_box
 from fsanet.video.drawing import DRAWINGS, draw_face, draw_fps
+from fsanet.video.media import VideoOutput, write_image
 from fsanet.video.records import FaceRecord
 from fsanet.video.tracking import FaceTracker
-from fsanet.video.media import VideoOutput, write_image
 
 
 class PoseAnnotator:

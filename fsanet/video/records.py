@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fsanet.errors import RecordError
 from fsanet.core.pose import ANGLES, rotation_from_pose
+from fsanet.errors import RecordError
 
 SUFFIXES = (".csv", ".jsonl")
 ROTATION = tuple(f"r{i}{j}" for i in range(3) for j in range(3))
