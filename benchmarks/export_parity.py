@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from fsanet.data.type1 import pair_type1_files, prepare_type1_sample
-from fsanet.deploy.export import SUFFIXES, export
+from fsanet.deploy.export import FORMAT_SUFFIXES, export
 from fsanet.deploy.runners import ExportedModel
 from fsanet.hub.pretrained import load_pretrained
 
@@ -44,7 +44,7 @@ def main():
             model = load_pretrained(name)
             cells = []
             for format in FORMATS:
-                exported = ExportedModel(export(model, Path(folder) / f"{name}{SUFFIXES[format]}", format))
+                exported = ExportedModel(export(model, Path(folder) / f"{name}{FORMAT_SUFFIXES[format]}", format))
                 cells.append(f"{max_difference(exported, model, crops):.1e} / "
                              f"{max_difference(exported, model, random):.1e}")
             print(f"| {name} | " + " | ".join(cells) + " |", flush=True)

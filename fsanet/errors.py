@@ -22,10 +22,6 @@ class UsageError(FSANetError):
     """A command-line flag or argument that cannot be used (alone or with the others given)."""
 
 
-class EvaluationInputError(FSANetError, ValueError):
-    """Flags (or preset values) that do not fit together; the message says which."""
-
-
 class ImageError(FSANetError, ValueError):
     """An image file or array that cannot be used; the message names it and says why."""
 

@@ -14,7 +14,7 @@ import pytest
 from conftest import ROOT, SHARED
 
 from fsanet.cli import run_command
-from fsanet.errors import InputError
+from fsanet.errors import ModelSpecError
 from fsanet.faces.boxes import clip_box
 
 
@@ -133,7 +133,7 @@ def test_figure5_structure_maps(tmp_path, pretrained, aflw_samples, capsys):
     # The learned structure looks at the face: more weight in the centre of the 8x8 grid than at its rim.
     heat = maps.sum(axis=(0, 1, 2))
     assert heat[2:6, 2:6].mean() > heat.mean()
-    with pytest.raises(InputError, match="no fine-grained structure mapping"):
+    with pytest.raises(ModelSpecError, match="no fine-grained structure mapping"):
         fine_grained_structure_maps(pretrained("noS_capsule"), crop)
     assert run_command("heatmaps", ["--output", str(tmp_path / "fig5.png")]) == 0
     assert cv2.imread(str(tmp_path / "fig5.png")).shape == (2 * 3 * 128 + 8, 8 * 128, 3)

@@ -23,7 +23,7 @@ from fsanet import export  # the public export: a model or a model spec
 from fsanet.cli import run_command
 from fsanet.deploy import backends
 from fsanet.deploy.backends import converted_runner, select_runner
-from fsanet.deploy.export import SUFFIXES, read_metadata
+from fsanet.deploy.export import FORMAT_SUFFIXES, read_metadata
 from fsanet.deploy.predictor import PosePredictor
 from fsanet.deploy.runners import ExportedModel
 from fsanet.errors import DatasetError, ExportError, ModelSpecError, OutputError
@@ -43,7 +43,7 @@ def exported(pretrained, tmp_path_factory):
 
     def get(name, format):
         if (name, format) not in files:
-            path = folder / f"{name}_{format}{SUFFIXES[format]}"
+            path = folder / f"{name}_{format}{FORMAT_SUFFIXES[format]}"
             files[(name, format)] = export(pretrained(name), path, format, source_metadata(name))
         return files[(name, format)]
     return get
@@ -273,7 +273,7 @@ def test_default_backend_is_the_first_that_matches(pretrained, exported, tmp_pat
     folder = backends.export_cache_path(model, "litert", tmp_path).parent
     folder.mkdir(parents=True)
     for format in ("litert", "onnx"):
-        (folder / f"capsule{SUFFIXES[format]}").write_bytes(exported("capsule", format).read_bytes())
+        (folder / f"capsule{FORMAT_SUFFIXES[format]}").write_bytes(exported("capsule", format).read_bytes())
     assert select_runner(model, cache_dir=tmp_path)[0] == backends.FASTEST_FIRST[0] == "litert"
     assert "converting" not in capsys.readouterr().err  # cached files are used, after the check
     # a cached file that no longer computes the model, or cannot be read, is converted again

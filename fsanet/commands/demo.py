@@ -18,12 +18,12 @@ from fsanet.commands import add_protocol_argument, non_negative_int, positive_in
 from fsanet.deploy.backends import BACKENDS
 from fsanet.faces.detectors import DETECTORS
 from fsanet.video.drawing import DRAWINGS
-from fsanet.video.records import SUFFIXES
+from fsanet.video.records import DATA_SUFFIXES
 
 
 def data_file(text):
     """argparse type: a path ending in .csv or .jsonl (checked before the model loads)."""
-    if Path(text).suffix.lower() not in SUFFIXES:
+    if Path(text).suffix.lower() not in DATA_SUFFIXES:
         raise ValueError(text)
     return Path(text)
 
@@ -105,7 +105,7 @@ def run(args) -> int:
             status = 2
     outputs = [None if args.no_video else output_for(source, args.output, len(specs) > 1) for source in sources]
     if args.data is not None:
-        check_output(args.data, "--data", suffixes=SUFFIXES)
+        check_output(args.data, "--data", suffixes=DATA_SUFFIXES)
     if not sources:
         return status
     try:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fsanet.commands import add_protocol_argument
-from fsanet.deploy.export import FORMATS, SUFFIXES
+from fsanet.deploy.export import FORMAT_SUFFIXES, FORMATS
 
 
 def add_arguments(parser):
@@ -42,7 +42,7 @@ def run(args) -> int:
     from fsanet.errors import ExportError
     from fsanet.hub.model_spec import resolve_model, source_metadata
 
-    suffix = SUFFIXES[args.format]
+    suffix = FORMAT_SUFFIXES[args.format]
     if suffix and args.output.suffix != suffix:
         raise ExportError(f"--output {args.output}: {args.format} files end in {suffix}")
     if not suffix and args.output.suffix in (".onnx", ".tflite"):

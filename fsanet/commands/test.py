@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fsanet.errors import EvaluationInputError
+from fsanet.errors import UsageError
 
 
 def _raw_test(text):
@@ -88,19 +88,19 @@ def _plan(args, preset):
     not_run = {}
     if baselines and not raw:
         if args.models:
-            raise EvaluationInputError(f"{', '.join(baselines)} needs whole images: give --raw-test "
+            raise UsageError(f"{', '.join(baselines)} needs whole images: give --raw-test "
                                     "with an AFLW2000 or BIWI hpdb folder")
         not_run = {b: "it needs the raw test folders: give --raw-dir" for b in baselines}
         baselines = []
     if raw and not baselines:
-        raise EvaluationInputError("--raw-test / --raw-dir are read by baselines only "
+        raise UsageError("--raw-test / --raw-dir are read by baselines only "
                                 f"({', '.join(BASELINES)}); none is asked for")
     if tests and not networks:
-        raise EvaluationInputError("--test npz files are read by models only; the baselines read --raw-test")
+        raise UsageError("--test npz files are read by models only; the baselines read --raw-test")
     if networks and not tests:
-        raise EvaluationInputError("give --test npz files (or --preset) for " + ", ".join(networks))
+        raise UsageError("give --test npz files (or --preset) for " + ", ".join(networks))
     if not networks and not baselines:
-        raise EvaluationInputError("give --preset, or --models with --test and/or --raw-test")
+        raise UsageError("give --preset, or --models with --test and/or --raw-test")
     return networks, baselines, tests, raw, not_run
 
 

@@ -30,7 +30,7 @@ import numpy as np
 
 import fsanet
 from fsanet.core.outputs import default_cache_dir
-from fsanet.deploy.export import SUFFIXES, export, model_digest
+from fsanet.deploy.export import FORMAT_SUFFIXES, export, model_digest
 from fsanet.deploy.runners import FILE_RUNNERS, ExportedModel, KerasRunner
 from fsanet.errors import ExportError
 from fsanet.model.variants import IMAGE_SIZE
@@ -59,7 +59,7 @@ def export_cache_path(model, backend, cache_dir=None) -> Path:
     if cache_dir is None:
         cache_dir = default_cache_dir()
     return (Path(cache_dir) / "exports" / fsanet.__version__ / model_digest(model) /
-            f"{model.name}{SUFFIXES[FORMAT_OF[backend]]}")
+            f"{model.name}{FORMAT_SUFFIXES[FORMAT_OF[backend]]}")
 
 
 def converted_runner(model, backend, cache_dir=None):

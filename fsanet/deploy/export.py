@@ -45,7 +45,7 @@ from fsanet.errors import ExportError
 from fsanet.model.variants import IMAGE_SIZE
 
 FORMATS = ("savedmodel", "litert", "onnx")
-SUFFIXES = {"savedmodel": "", "litert": ".tflite", "onnx": ".onnx"}
+FORMAT_SUFFIXES = {"savedmodel": "", "litert": ".tflite", "onnx": ".onnx"}
 INPUT_NAME, OUTPUT_NAME = "image", "pose"
 ANGLE_CONVENTION = ("pose = [yaw, pitch, roll] in degrees, the authors' label order; axes drawn as "
                     "Hopenet (x right, y down, z towards the camera)")
@@ -115,7 +115,7 @@ def check_replaceable(path, format, name=None):
     path = Path(path)
     where = f"{name} {path}" if name else str(path)
     if format != "savedmodel" and path.is_dir():
-        raise ExportError(f"{where}: is a folder; give a file name ending in {SUFFIXES[format]}")
+        raise ExportError(f"{where}: is a folder; give a file name ending in {FORMAT_SUFFIXES[format]}")
     if (format == "savedmodel" and path.is_dir() and any(path.iterdir())
             and not (path / "saved_model.pb").is_file()):
         raise ExportError(f"{where}: a folder that holds other files, not a SavedModel; an export "

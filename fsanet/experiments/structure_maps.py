@@ -8,7 +8,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from fsanet.errors import InputError
+from fsanet.errors import ModelSpecError
 
 
 def fine_grained_structure_maps(model, crop):
@@ -21,7 +21,7 @@ def fine_grained_structure_maps(model, crop):
     try:
         layer = model.get_layer("fine_grained_structure")
     except ValueError:
-        raise InputError(f"{model.name} has no fine-grained structure mapping (no scoring)") from None
+        raise ModelSpecError(f"{model.name} has no fine-grained structure mapping (no scoring)") from None
     inputs = keras.Model(model.input, layer.input)(PosePredictor(model, backend="keras").prepare([crop]))
     stages = (len(inputs) - 1) // 2
     feature_maps, mappings, combination = inputs[:stages], inputs[stages:2 * stages], inputs[-1]

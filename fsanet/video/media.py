@@ -43,7 +43,7 @@ def write_image(path, image):
     except cv2.error:
         ok = False
     if not ok:
-        raise InputError(f"{path}: cannot encode an image with this extension")
+        raise OutputError(f"{path}: cannot encode an image with this extension")
     with atomic_write(path) as f:
         f.write(data.tobytes())
 

@@ -25,7 +25,7 @@ import numpy as np
 from fsanet.core.pose import ANGLES, rotation_from_pose
 from fsanet.errors import RecordError
 
-SUFFIXES = (".csv", ".jsonl")
+DATA_SUFFIXES = (".csv", ".jsonl")
 ROTATION = tuple(f"r{i}{j}" for i in range(3) for j in range(3))
 SPREAD = tuple(f"{a}_spread" for a in ANGLES)
 SMOOTHED = tuple(f"{a}_smoothed" for a in ANGLES)
@@ -83,7 +83,7 @@ class RecordWriter:
     def __init__(self, path, spread=True, smoothed=False):
         self.path = Path(path)
         self.format = self.path.suffix.lower()
-        if self.format not in SUFFIXES:
+        if self.format not in DATA_SUFFIXES:
             raise RecordError(f"{self.path}: the data file must end in .csv or .jsonl")
         self.columns = columns(spread, smoothed)
         try:
@@ -133,7 +133,7 @@ def read_records(path) -> list:
     numbers, missing values as None). A last line without its newline (a run killed while
     writing it) is an unfinished row and is left out."""
     path = Path(path)
-    if path.suffix.lower() not in SUFFIXES:
+    if path.suffix.lower() not in DATA_SUFFIXES:
         raise RecordError(f"{path}: a data file ends in .csv or .jsonl")
     try:
         text = path.read_text()
