@@ -52,6 +52,7 @@ def obama_run(shared, tmp_path_factory):
     return out
 
 
+@pytest.mark.large
 def test_obama_has_one_track_and_a_row_per_frame(obama_run):
     rows = read_records(obama_run / "obama.csv")
     assert len(rows) == 158 and frames_of(rows) == list(range(158))
@@ -152,6 +153,7 @@ def test_smoothing_steadies_a_still_face_without_moving_it(shared, tmp_path):
     np.testing.assert_allclose(smooth[25:].mean(axis=0), raw[25:].mean(axis=0), atol=0.5)
 
 
+@pytest.mark.large
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL])
 def test_an_interrupted_run_keeps_every_finished_frame(shared, tmp_path, stop):
     data, video = tmp_path / "obama.jsonl", tmp_path / "obama_pose.mp4"

@@ -333,6 +333,7 @@ def test_crop_box_is_the_detectors_box_widened_without_squaring(shared, tmp_path
                                            for image, box in zip(frames, boxes)])
 
 
+@pytest.mark.large
 def test_command_with_mtcnn_in_worker_processes(shared, tmp_path):
     """``fsanet prepare-biwi`` with MTCNN fed RGB in two spawned workers: a real face pasted into
     640x480 frames is found in every frame, the labels come through, and the workers' TensorFlow

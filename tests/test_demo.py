@@ -167,6 +167,7 @@ def _frame_count(path):
 
 @pytest.mark.parametrize("sig,status,line", [(signal.SIGINT, 130, "interrupted"),
                                              pytest.param(signal.SIGTERM, 143, "terminated", marks=pytest.mark.large)])
+@pytest.mark.large
 def test_interrupted_video_never_replaces_a_complete_output(shared, tmp_path, sig, status, line):
     """Finding 3: Ctrl-C renamed the partial video over a complete one of the same name (158 frames
     became 26) and printed a traceback."""

@@ -52,6 +52,7 @@ def test_dlib_hog_finds_group_faces_at_full_resolution(shared):
     assert 4 <= len(faces) <= 7 and all(f.confidence > 0 for f in faces)
 
 
+@pytest.mark.large
 def test_dlib_cnn_finds_group_faces_at_full_resolution(shared):
     faces = DlibCNNDetector()(_group(shared))
     assert 4 <= len(faces) <= 7

@@ -137,6 +137,7 @@ def test_plots_are_written(tmp_path, aflw_samples, capsys):
     assert [p.name for p in paths] == ["s_mae_by_yaw.png", "s_dlib68_scatter.png"]
 
 
+@pytest.mark.large
 def test_test_py_is_the_command(tmp_path, aflw_samples):
     import subprocess
     import sys

@@ -83,6 +83,7 @@ def max_difference_by_batch(run, model, images, batch_size):
     return np.abs(got - expected).max()
 
 
+@pytest.mark.large
 @pytest.mark.parametrize("name", MODELS)
 @pytest.mark.parametrize("format", FORMATS)
 def test_export_matches_keras(format, name, exported, pretrained, aflw_samples):
@@ -154,6 +155,7 @@ def test_readme_onnx_snippet_needs_only_onnxruntime_and_numpy(exported, aflw_sam
     assert np.abs(np.load(tmp_path / "poses.npy") - expected).max() <= TOLERANCE_DEGREES
 
 
+@pytest.mark.large
 def test_int8_litert_stays_close_on_real_faces(pretrained, aflw_samples, tmp_path):
     """Not parity: int8 (calibrated on synthetic heads) changes angles. Measured on the 16 AFLW2000
     crops: mean |change| 0.64 degrees, max 3.5, MAE 3.92 against the float fusion's 3.98 (9.6 mean
@@ -169,6 +171,7 @@ def test_int8_litert_stays_close_on_real_faces(pretrained, aflw_samples, tmp_pat
     assert read_metadata(path)["quantization"].startswith("int8")
 
 
+@pytest.mark.large
 def test_export_from_python_is_quiet(tmp_path):
     """The converters' own chatter (TensorFlow's "Starting new session" INFO lines, tf2onnx's
     FutureWarning) stays off stderr; TensorFlow's own start-up lines come before and are not ours."""
@@ -232,6 +235,7 @@ def test_export_never_replaces_a_folder_of_other_files(pretrained, tmp_path, cap
     assert export(pretrained("var_capsule"), saved, "savedmodel") == saved  # a SavedModel: replaced
 
 
+@pytest.mark.large
 def test_export_command(tmp_path, capsys):
     output = tmp_path / "capsule_biwi.onnx"
     assert run_command("export", ["capsule", "--protocol", "BIWI", "--format", "onnx",
@@ -268,6 +272,7 @@ def test_predictor_backends_agree(backend, pretrained, aflw_samples, cache_dir, 
     assert predictor.predict_prepared(np.empty((0, 64, 64, 3), np.float32)).shape == (0, 3)
 
 
+@pytest.mark.large
 def test_default_backend_is_the_first_that_matches(pretrained, exported, tmp_path, capsys, monkeypatch):
     model = pretrained("capsule")
     folder = backends.export_cache_path(model, "litert", tmp_path).parent
@@ -293,6 +298,7 @@ def test_default_backend_is_the_first_that_matches(pretrained, exported, tmp_pat
     assert not cached.exists()
 
 
+@pytest.mark.large
 def test_unwritable_cache_converts_for_the_run(pretrained, tmp_path, capsys):
     (tmp_path / "a_file").write_text("")
     runner = converted_runner(pretrained("capsule"), "litert", cache_dir=tmp_path / "a_file" / "cache")

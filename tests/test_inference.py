@@ -82,6 +82,7 @@ def test_as_dict_names_angles():
     assert PosePredictor.as_dict([1, 2, 3]) == {"yaw": 1.0, "pitch": 2.0, "roll": 3.0}
 
 
+@pytest.mark.large
 def test_fusion_members_come_from_the_same_pass(pretrained, aflw_samples, cache_dir):
     crops = list(aflw_samples[0][:4])
     fusion = PosePredictor(pretrained("fusion"))

@@ -41,6 +41,7 @@ def test_help_imports_nothing_heavy(command):
     assert "usage:" in result.stdout
 
 
+@pytest.mark.large
 def test_every_command_runs_quietly(shared, tmp_path):
     """A default run of each command, with no TF_* variable set, prints nothing from TensorFlow,
     absl, CUDA or OpenCV's native logging; `--verbose` lets it through."""
@@ -71,6 +72,7 @@ def test_every_command_runs_quietly(shared, tmp_path):
     assert loud.returncode == 0 and any(word in loud.stderr for word in NOISE)
 
 
+@pytest.mark.large
 def test_wheel_installs_into_a_fresh_venv_and_runs(shared, tmp_path):
     """`pip wheel .`, a new venv outside the checkout, `fsanet --help` and the default demo run from
     another folder. The venv borrows the already-installed dependencies (a .pth line) so the test

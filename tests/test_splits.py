@@ -96,6 +96,7 @@ def test_identity_split_needs_names_and_a_valid_setting(tmp_path):
         load_config(RECIPE, {"data.validation_split_by": "person"})
 
 
+@pytest.mark.large
 def test_the_run_folder_records_the_split(tmp_path, capsys):
     _write_set(tmp_path, _names(faces=10, views=2))
     assert run_command("train", [str(RECIPE), "--data-dir", str(tmp_path), "--train", "HELEN.npz",

@@ -137,6 +137,7 @@ def test_protocol1_batch_sizes_follow_the_authors_run_script():
             assert load_config(path).training.batch_size == expected, path
 
 
+@pytest.mark.large
 def test_training_errors_are_named(shared, tmp_path, capsys, aflw_samples):
     crops, poses = aflw_samples
     write_pose_npz(tmp_path / "aflw16.npz", crops, poses)

@@ -51,6 +51,7 @@ def _finite(path):
     return all(np.isfinite(w).all() for w in load_keras_model(path).get_weights())
 
 
+@pytest.mark.large
 def test_divergence_stops_training_and_saves_no_non_finite_model(data_dir, tmp_path, capsys):
     """Finding 4: `--learning-rate nan` trained to exit 0 with all-NaN best.keras / final.keras. NaN
     is now refused as a flag; a finite but absurd rate diverges and is stopped."""
@@ -118,6 +119,7 @@ def _snapshot(run):
     (lambda run: [(run / name).write_bytes((run / name).read_bytes()[:500]) for name in ("last.keras", "previous.keras")],
      "no usable checkpoint to resume from: .*last.keras: not a readable .keras model.*previous.keras: not a readable"),
 ], ids=["cut state.json", "wrong state.json", "no config.json", "wrong config.json", "both checkpoints cut"])
+@pytest.mark.large
 def test_damaged_run_files_are_named_and_left_alone(two_epoch_run, tmp_path, capsys, damage, message, data_dir):
     """Finding 5: a cut state.json or a missing config.json gave a raw traceback, a truncated
     last.keras said "File not found"."""
@@ -129,6 +131,7 @@ def test_damaged_run_files_are_named_and_left_alone(two_epoch_run, tmp_path, cap
     assert _snapshot(run) == before
 
 
+@pytest.mark.large
 def test_truncated_last_checkpoint_falls_back_to_the_previous_epoch(two_epoch_run, tmp_path, capsys, data_dir):
     run = _copy(two_epoch_run, tmp_path)
     (run / "last.keras").write_bytes((run / "last.keras").read_bytes()[:1000])
