@@ -1,0 +1,167 @@
+"""End-to-end accuracy on photos: detector -> crop rule -> network, on the 16 AFLW2000 samples.
+
+    FSANET_SHARED=../shared FSANET_WEIGHTS_MIRROR=../shared/official .venv/bin/python benchmarks/wild.py
+
+Each photo goes through the demo's detection (``PoseAnnotator.detect``: a copy at most 640 px wide,
+boxes scaled back, duplicates suppressed); the labelled face is the detection overlapping its
+landmark extent most (IoU >= 0.1), and a photo where none does counts as not found. Crops:
+
+- ``authors``: the photo pipeline as it was, ``clip_box`` then ``fsanet.crop.detection_box``
+  (margin 0.6) and the predictor's min-max normalisation;
+- ``fitted, LOO``: ``fsanet.faces.framing.crop_box`` with a rule fitted (``fit_crop_rule``) on the
+  *other 15* photos' detector boxes against their landmark extents, raw pixels (as in training);
+- ``fitted``: the shipped ``CROP_RULES`` constants (fitted on all 16: optimistic, for reference).
+
+The reference row crops from the labelled landmarks (the training rule, ``fsanet.crop.landmark_crop``).
+MAE and geodesic error (``fsanet.metrics.pose_errors``) are over the faces found; "ref" is the
+landmark crop's MAE on those same faces. ms/photo: detection + crop + network (Keras, batch 1).
+``--fit`` prints the rule constants fitted on all 16 (how ``CROP_RULES`` was made).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.io
+
+SHARED = Path(os.environ.get("FSANET_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+os.environ.setdefault("FSANET_WEIGHTS_MIRROR", str(SHARED / "official"))
+
+from fsanet.annotate import PoseAnnotator, clip_box  # noqa: E402
+from fsanet.crop import crop_and_resize, detection_box, landmark_crop  # noqa: E402
+from fsanet.detectors import DlibCNNDetector, DlibDetector, MTCNNCascadeDetector, MTCNNDetector  # noqa: E402
+from fsanet.faces.framing import (CROP_RULES, crop_box, fit_crop_rule, landmark_extent,  # noqa: E402
+                                  matching_face)
+from fsanet.images import read_image  # noqa: E402
+from fsanet.metrics import pose_errors  # noqa: E402
+from fsanet.pose import pose_from_pose_para  # noqa: E402
+
+CASCADE_MIN_CONFIDENCE = 0.9
+
+
+class ConfidentCascade(MTCNNCascadeDetector):
+    """MTCNN's full cascade (O-net boxes, RGB), faces with confidence >= 0.9."""
+
+    def __init__(self):
+        super().__init__(rgb=True)
+
+    def __call__(self, image_bgr):
+        return [f for f in super().__call__(image_bgr)
+                if f.confidence >= CASCADE_MIN_CONFIDENCE and f.box[2] > 0 and f.box[3] > 0]
+
+
+DETECTORS = {"mtcnn": MTCNNDetector, "mtcnn_cascade": ConfidentCascade, "dlib": DlibDetector,
+             "dlib_cnn": DlibCNNDetector}
+
+
+def load_samples(folder):
+    """[(name, BGR image, 2xK landmarks, [yaw, pitch, roll])] of a folder of jpg + mat."""
+    samples = []
+    for jpg in sorted(Path(folder).glob("*.jpg")):
+        mat = scipy.io.loadmat(jpg.with_suffix(".mat"))
+        samples.append((jpg.stem, read_image(jpg), mat["pt2d"], pose_from_pose_para(mat["Pose_Para"])))
+    return samples
+
+
+def detect_all(detector, samples):
+    """Per sample the matched detector box (x, y, w, h) or None, and the seconds detection took."""
+    annotator = PoseAnnotator(detector, predictor=None)
+    boxes, seconds = [], []
+    for _, image, pt2d, _ in samples:
+        start = time.perf_counter()
+        faces = annotator.detect(image)
+        seconds.append(time.perf_counter() - start)
+        index = matching_face([f.box for f in faces], landmark_extent(pt2d))
+        boxes.append(None if index is None else faces[index].box)
+    return boxes, seconds
+
+
+def leave_one_out_rules(boxes, samples):
+    """For each sample, the rule fitted on the other samples' found faces (None where not found)."""
+    found = [i for i, b in enumerate(boxes) if b is not None]
+    extents = [landmark_extent(s[2]) for s in samples]
+    return [None if boxes[i] is None else
+            fit_crop_rule([boxes[j] for j in found if j != i], [extents[j] for j in found if j != i])
+            for i in range(len(samples))]
+
+
+def crops_for(rule, detector, boxes, samples, rules=None):
+    crops, index = [], []
+    for i, (box, (_, image, _, _)) in enumerate(zip(boxes, samples)):
+        if box is None:
+            continue
+        height, width = image.shape[:2]
+        if rule == "authors":
+            clipped = clip_box(box, width, height)
+            crop = detection_box(clipped, width, height)
+        else:
+            saved = CROP_RULES.get(detector)
+            if rules is not None:
+                CROP_RULES[detector] = rules[i]
+            try:
+                crop = crop_box(box, detector, width, height)
+            finally:
+                if rules is not None:
+                    CROP_RULES[detector] = saved
+        crops.append(crop_and_resize(image, crop))
+        index.append(i)
+    return crops, index
+
+
+def row(label, predictions, poses, index, reference, ms):
+    e = pose_errors(predictions, poses[index])
+    ref = pose_errors(reference[index], poses[index])["mae"]
+    return (f"| {label} | {len(index)}/{len(poses)} | {e['yaw']:.2f} | {e['pitch']:.2f} | {e['roll']:.2f} | "
+            f"{e['mae']:.2f} | {ref:.2f} | {e['geodesic']:.2f} | {ms:.0f} |")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--folder", default=SHARED / "data" / "aflw2000_samples", type=Path)
+    parser.add_argument("--detectors", default=",".join(DETECTORS))
+    parser.add_argument("--fit", action="store_true", help="print the constants fitted on all samples")
+    args = parser.parse_args()
+    from fsanet.inference import PosePredictor, configure_cpu_threads
+    from fsanet.pretrained import load_pretrained
+    configure_cpu_threads()
+    model = load_pretrained("fusion", protocol="300W_LP")
+    raw = PosePredictor(model, backend="keras")
+    stretched = PosePredictor(model, normalize=True, backend="keras")
+    samples = load_samples(args.folder)
+    poses = np.stack([s[3] for s in samples])
+    start = time.perf_counter()
+    reference = raw([landmark_crop(s[1], s[2]) for s in samples])
+    ms_ref = 1000 * (time.perf_counter() - start) / len(samples)
+    print("| route | found | yaw | pitch | roll | MAE | ref MAE (same faces) | geodesic | ms/photo |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    print(row("landmark crop (training rule; labels' landmarks)", reference, poses, list(range(len(samples))),
+              reference, ms_ref))
+    for name in args.detectors.split(","):
+        boxes, seconds = detect_all(DETECTORS[name](), samples)
+        ms_detect = 1000 * float(np.mean(seconds))
+        if args.fit:
+            found = [i for i, b in enumerate(boxes) if b is not None]
+            fitted = fit_crop_rule([boxes[i] for i in found], [landmark_extent(samples[i][2]) for i in found])
+            print(f"<!-- {name} fitted on all {len(found)}: "
+                  f"{ {k: round(v, 3) for k, v in fitted.items()} } -->")
+        routes = [("authors", stretched, None), ("fitted, LOO", raw, leave_one_out_rules(boxes, samples))]
+        if name in CROP_RULES:
+            routes.append(("fitted (shipped constants)", raw, None))
+        for label, predictor, rules in routes:
+            rule = "authors" if label == "authors" else "fitted"
+            start = time.perf_counter()
+            crops, index = crops_for(rule, name, boxes, samples, rules)
+            predictions = (np.stack([predictor(c) for c in crops]) if crops else np.empty((0, 3)))
+            ms = ms_detect + 1000 * (time.perf_counter() - start) / len(samples)
+            if index:
+                print(row(f"{name}, {label}", predictions, poses, index, reference, ms), flush=True)
+            else:
+                print(f"| {name}, {label} | 0/{len(samples)} | | | | | | | {ms:.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
