@@ -7,11 +7,20 @@ under ONNX Runtime, its box logic redone in NumPy and OpenCV.
 (``tests/test_fast_detector.py``), several times faster (``benchmarks/photo_detectors.py``).
 
 Where the time went in the package (eager Keras on two cores): one eager Keras call per pyramid scale
-and per layer (Python dispatch of small ops), TensorFlow's area resize on a float64 image, and the R-net
-on every proposal. Here each network is one ONNX Runtime session (dynamic input size; one thread,
-spinning off, as in ``fsanet.backends``), the pyramid is ``cv2.resize(INTER_AREA)`` on float32 (the
-same area average as ``tf.image.resize(method="area")``, within 3e-5 on the [-1, 1] scale), and R-net's
-24x24 patches are cut with a NumPy copy of ``tf.image.crop_and_resize`` (bilinear, zero outside).
+and per layer (Python dispatch of small ops), TensorFlow's area resize on a float64 image, and R-net
+on every proposal (about 190 on the group photo at 640x360). Here (``benchmarks/photo_detectors.py``):
+
+- each network is one ONNX Runtime session built in memory (dynamic input size; one intra-op thread,
+  spinning off, as in ``fsanet.backends``);
+- PReLU is written ``Relu(y) + alpha * Min(y, 0)``: the same numbers, 2.6x faster than ONNX Runtime's
+  ``PRelu`` with per-channel slopes (the slopes include negative ones, so ``Max(y, alpha * y)`` would
+  be wrong);
+- P-net's two heads are one 1x1 convolution whose fifth channel is the face logit minus the non-face
+  logit (its sigmoid is the softmax's face probability);
+- R-net runs on chunks of ``RNET_CHUNK`` patches (activations stay in cache);
+- the pyramid is ``cv2.resize(INTER_AREA)`` on float32 (the same area average as
+  ``tf.image.resize(method="area")``, within 3e-5 on the [-1, 1] scale), and R-net's 24x24 patches
+  are cut with a NumPy copy of ``tf.image.crop_and_resize`` (bilinear, zero outside; within 1e-4).
 
 The package's pipeline, step by step (``mtcnn/stages/stage_pnet.py``, ``stage_rnet.py``,
 ``mtcnn/utils/bboxes.py``):
@@ -29,13 +38,14 @@ The package's NMS is not the greedy one: a box is dropped when any higher-scored
 overlaps it by more than the threshold; it is reproduced here as is.
 
 The ONNX graphs are built in memory from the weights the ``mtcnn`` wheel ships (``mtcnn/assets/
-weights/*.lz4``, read with the package's own loader) in well under a second: there is no file to
+weights/*.lz4``, read as the package reads them but without importing it, which would import
+TensorFlow) in about 1.5 s, the imports of onnx and ONNX Runtime included: there is no file to
 convert, cache or download.
 """
 
 from __future__ import annotations
 
-import math
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -51,11 +61,17 @@ RNET_CHUNK = 16
 
 
 def _weights(name):
-    try:
-        from mtcnn.utils.tensorflow import load_weights
-    except ImportError:
-        raise DetectorError("mtcnn_fast needs the mtcnn package's weights (pip install mtcnn)") from None
-    return [np.asarray(w, dtype=np.float32) for w in load_weights(name)]
+    """The ``mtcnn`` wheel's weights file ``name`` (float32 arrays in Keras' order), read as the package
+    reads it (joblib) but without importing the package, which imports TensorFlow."""
+    import importlib.util
+    spec = importlib.util.find_spec("mtcnn")
+    if spec is None or not spec.submodule_search_locations:
+        raise DetectorError("mtcnn_fast needs the mtcnn package's weights (pip install mtcnn)")
+    path = Path(spec.submodule_search_locations[0]) / "assets" / "weights" / name
+    if not path.is_file():
+        raise DetectorError(f"{path}: MTCNN weights missing from the mtcnn package")
+    import joblib
+    return [np.asarray(w, dtype=np.float32) for w in joblib.load(path)]
 
 
 def _graph_builder():
@@ -169,15 +185,15 @@ def nms(boxes, threshold):
     x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
     area = (x2 - x1) * (y2 - y1)
     dropped = np.zeros(n, dtype=bool)
-    chunk = 512  # rows i compared with all j > i, a block at a time (bounded memory)
-    for start in range(0, n - 1, chunk):
-        i = slice(start, min(start + chunk, n - 1))
-        w = np.maximum(0, np.minimum(x2[i, None], x2[None]) - np.maximum(x1[i, None], x1[None]))
-        h = np.maximum(0, np.minimum(y2[i, None], y2[None]) - np.maximum(y1[i, None], y1[None]))
+    block = 128  # rows i against the rows after the block's first (bounded memory, half the pairs)
+    for start in range(0, n - 1, block):
+        i, j = slice(start, min(start + block, n - 1)), slice(start + 1, n)
+        w = np.maximum(0, np.minimum(x2[i, None], x2[None, j]) - np.maximum(x1[i, None], x1[None, j]))
+        h = np.maximum(0, np.minimum(y2[i, None], y2[None, j]) - np.maximum(y1[i, None], y1[None, j]))
         inter = w * h
-        iou = inter / (area[i, None] + area[None] - inter)
-        later = np.arange(n)[None] > np.arange(i.start, i.stop)[:, None]
-        dropped |= ((iou > threshold) & later).any(axis=0)
+        iou = inter / (area[i, None] + area[None, j] - inter)
+        later = np.arange(j.start, n)[None] > np.arange(i.start, i.stop)[:, None]
+        dropped[j] |= ((iou > threshold) & later).any(axis=0)
     return boxes[~dropped]
 
 
@@ -206,21 +222,19 @@ def crop_and_resize(image_chw, boxes, size):
     in_x = x1[:, None] * (width - 1) + steps[None] * ((x2 - x1) * (width - 1) / (size - 1))[:, None]
     valid = ((in_y >= 0) & (in_y <= height - 1))[:, :, None] & ((in_x >= 0) & (in_x <= width - 1))[:, None, :]
     top, left = np.floor(in_y), np.floor(in_x)
-    dy, dx = (in_y - top)[:, None, :, None], (in_x - left)[:, None, None, :]
+    dy, dx = (in_y - top)[:, :, None], (in_x - left)[:, None, :]
     top = np.clip(top, 0, height - 1).astype(np.intp)[:, :, None] * width
     bottom = np.clip(np.ceil(in_y), 0, height - 1).astype(np.intp)[:, :, None] * width
     left = np.clip(left, 0, width - 1).astype(np.intp)[:, None, :]
     right = np.clip(np.ceil(in_x), 0, width - 1).astype(np.intp)[:, None, :]
     planes = image_chw.reshape(channels, -1)
-
-    def sample(rows, cols):  # (N, C, size, size)
-        return np.take(planes, rows + cols, axis=1).transpose(1, 0, 2, 3)
-
-    top_left, top_right = sample(top, left), sample(top, right)
-    bottom_left, bottom_right = sample(bottom, left), sample(bottom, right)
+    # (C, N, size, size) throughout, one transpose at the end
+    top_left, top_right = np.take(planes, top + left, axis=1), np.take(planes, top + right, axis=1)
+    bottom_left, bottom_right = np.take(planes, bottom + left, axis=1), np.take(planes, bottom + right, axis=1)
     top_row = top_left + (top_right - top_left) * dx
     patches = top_row + (bottom_left + (bottom_right - bottom_left) * dx - top_row) * dy
-    return np.where(valid[:, None], patches, np.float32(0))
+    patches *= valid
+    return np.ascontiguousarray(patches.transpose(1, 0, 2, 3))
 
 
 class FastMTCNNDetector:
@@ -255,7 +269,8 @@ class FastMTCNNDetector:
             return None
         level = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
         (heads,) = self._pnet.run(None, {"image": np.ascontiguousarray(level.transpose(2, 0, 1)[None])})
-        regression, score = heads[0, :4], 1 / (1 + np.exp(-heads[0, 4]))
+        with np.errstate(over="ignore"):  # exp(88+) is inf: probability 0
+            regression, score = heads[0, :4], 1 / (1 + np.exp(-heads[0, 4]))
         rows, cols = np.nonzero(score > PNET_THRESHOLD)
         if not len(rows):
             return None
@@ -268,7 +283,7 @@ class FastMTCNNDetector:
 
     def _refine(self, patches):
         """R-net's regression and probabilities of (N, 3, 24, 24) patches."""
-        return self._rnet.run(None, {"patches": np.ascontiguousarray(patches)})
+        return self._rnet.run(None, {"patches": patches})
 
     def raw(self, image_rgb) -> np.ndarray:
         """All boxes the two stages keep, (x1, y1, x2, y2, confidence) float rows, before clipping."""
@@ -279,7 +294,7 @@ class FastMTCNNDetector:
         if not found:
             return np.empty((0, 5))
         boxes = square(nms(_sort_descending(np.concatenate(found)), PNET_NMS_ALL))
-        patches = crop_and_resize(np.ascontiguousarray(image.transpose(2, 0, 1)), boxes, 24)
+        patches = crop_and_resize(np.ascontiguousarray(image.transpose(2, 0, 1)), boxes, 24)  # contiguous
         parts = self._map(self._refine, [patches[i:i + RNET_CHUNK] for i in range(0, len(boxes), RNET_CHUNK)])
         regression = np.concatenate([p[0] for p in parts])
         boxes[:, 4] = np.concatenate([p[1] for p in parts])[:, 1]
