@@ -13,7 +13,7 @@ and the speed-up is MTCNN's median over the detector's.
   boxes that match none of them are counted apart.
 - aflw2000_samples: 16 photos, one labelled face each (some in profile, one at the border). The
   face counts as found when a reported box overlaps the box around its ``pt2d`` landmarks
-  (``fsanet.crop.landmark_box``, no margin) with IoU >= ``MATCH_IOU``; other boxes are counted apart.
+  (``fsanet.faces.crop.landmark_box``, no margin) with IoU >= ``MATCH_IOU``; other boxes are counted apart.
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ import cv2
 import numpy as np
 import scipy.io
 
-from fsanet.annotate import PoseAnnotator
-from fsanet.crop import landmark_box
-from fsanet.detectors import DlibCNNDetector, DlibDetector, MTCNNDetector
+from fsanet.faces.crop import landmark_box
+from fsanet.faces.detectors import DlibCNNDetector, DlibDetector, MTCNNDetector
 from fsanet.faces.mtcnn_fast import FastMTCNNDetector
+from fsanet.video.pipeline import PoseAnnotator
 
 MATCH_IOU = 0.4
 GROUP_FACES = [(633, 321, 78, 78), (792, 225, 54, 54), (1299, 390, 69, 69), (849, 453, 84, 84),

@@ -6,14 +6,14 @@ Each photo goes through the demo's detection (``PoseAnnotator.detect``: a copy a
 boxes scaled back, duplicates suppressed); the labelled face is the detection overlapping its
 landmark extent most (IoU >= 0.1), and a photo where none does counts as not found. Crops:
 
-- ``authors``: the photo pipeline as it was, ``clip_box`` then ``fsanet.crop.detection_box``
+- ``authors``: the photo pipeline as it was, ``clip_box`` then ``fsanet.faces.crop.detection_box``
   (margin 0.6) and the predictor's min-max normalisation;
 - ``fitted, LOO``: ``fsanet.faces.framing.crop_box`` with a rule fitted (``fit_crop_rule``) on the
   *other 15* photos' detector boxes against their landmark extents, raw pixels (as in training);
 - ``fitted``: the shipped ``CROP_RULES`` constants (fitted on all 16: optimistic, for reference).
 
-The reference row crops from the labelled landmarks (the training rule, ``fsanet.crop.landmark_crop``).
-MAE and geodesic error (``fsanet.metrics.pose_errors``) are over the faces found; "ref" is the
+The reference row crops from the labelled landmarks (the training rule, ``fsanet.faces.crop.landmark_crop``).
+MAE and geodesic error (``fsanet.experiments.metrics.pose_errors``) are over the faces found; "ref" is the
 landmark crop's MAE on those same faces. ms/photo: detection + crop + network (Keras, batch 1).
 ``--fit`` prints the rule constants fitted on all 16 (how ``CROP_RULES`` was made).
 """
@@ -31,14 +31,14 @@ import scipy.io
 SHARED = Path(os.environ.get("FSANET_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 os.environ.setdefault("FSANET_WEIGHTS_MIRROR", str(SHARED / "official"))
 
-from fsanet.annotate import PoseAnnotator, clip_box  # noqa: E402
-from fsanet.crop import crop_and_resize, detection_box, landmark_crop  # noqa: E402
-from fsanet.detectors import DlibCNNDetector, DlibDetector, MTCNNCascadeDetector, MTCNNDetector  # noqa: E402
-from fsanet.faces.framing import (CROP_RULES, crop_box, fit_crop_rule, landmark_extent,  # noqa: E402
-                                  matching_face)
-from fsanet.images import read_image  # noqa: E402
-from fsanet.metrics import pose_errors  # noqa: E402
-from fsanet.pose import pose_from_pose_para  # noqa: E402
+from fsanet.core.images import read_image  # noqa: E402
+from fsanet.core.pose import pose_from_pose_para  # noqa: E402
+from fsanet.experiments.metrics import pose_errors  # noqa: E402
+from fsanet.faces.boxes import clip_box
+from fsanet.faces.crop import crop_and_resize, detection_box, landmark_crop  # noqa: E402
+from fsanet.faces.detectors import DlibCNNDetector, DlibDetector, MTCNNCascadeDetector, MTCNNDetector  # noqa: E402
+from fsanet.faces.framing import CROP_RULES, crop_box, fit_crop_rule, landmark_extent, matching_face  # noqa: E402
+from fsanet.video.pipeline import PoseAnnotator  # noqa: E402
 
 CASCADE_MIN_CONFIDENCE = 0.9
 
@@ -125,8 +125,9 @@ def main():
     parser.add_argument("--detectors", default=",".join(DETECTORS))
     parser.add_argument("--fit", action="store_true", help="print the constants fitted on all samples")
     args = parser.parse_args()
-    from fsanet.inference import PosePredictor, configure_cpu_threads
-    from fsanet.pretrained import load_pretrained
+    from fsanet.deploy.predictor import PosePredictor
+    from fsanet.deploy.threads import configure_cpu_threads
+    from fsanet.hub.pretrained import load_pretrained
     configure_cpu_threads()
     model = load_pretrained("fusion", protocol="300W_LP")
     raw = PosePredictor(model, backend="keras")

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import scipy.io
 
-from fsanet.annotate import PoseAnnotator
-from fsanet.crop import landmark_box
-from fsanet.detectors import Face, MTCNNDetector
 from fsanet.faces import mtcnn_fast
+from fsanet.faces.crop import landmark_box
+from fsanet.faces.detectors import Face, MTCNNDetector
 from fsanet.faces.mtcnn_fast import FastMTCNNDetector
+from fsanet.video.pipeline import PoseAnnotator
 
 GROUP_FACES = [(633, 321, 78, 78), (792, 225, 54, 54), (1299, 390, 69, 69), (849, 453, 84, 84),
                (1041, 333, 75, 75), (552, 495, 102, 102), (408, 234, 66, 66)]

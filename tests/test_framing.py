@@ -7,16 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fsanet.crop import detection_box, landmark_box, landmark_crop
-from fsanet.faces.framing import (CROP_RULES, crop_box, estimated_landmark_box, fit_crop_rule,
-                                  landmark_extent, matching_face, training_box)
-from fsanet.metrics import pose_errors
+from fsanet.experiments.metrics import pose_errors
+from fsanet.faces.crop import detection_box, landmark_box, landmark_crop
+from fsanet.faces.framing import (CROP_RULES, crop_box, estimated_landmark_box, fit_crop_rule, landmark_extent,
+                                  matching_face, training_box)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 
 def test_training_box_of_the_landmark_extent_is_the_training_crop(shared):
-    """landmark_extent + training_box == fsanet.crop.landmark_box (SPEC §5) on every real sample."""
+    """landmark_extent + training_box == fsanet.faces.crop.landmark_box (SPEC §5) on every real sample."""
     import scipy.io
     for mat_path in sorted((shared / "data" / "aflw2000_samples").glob("*.mat")):
         pt2d = scipy.io.loadmat(mat_path)["pt2d"]
@@ -86,8 +86,9 @@ def test_end_to_end_on_the_aflw2000_samples_cross_validated(shared, pretrained, 
     photos (leave one out), crop, predict: >= 15 of 16 found and MAE within ``tolerance`` of the
     landmark crops' MAE on the same faces, and better than the authors' crop of the same boxes.
     Measured: dlib_cnn 4.20 vs 3.98 (authors 4.66); mtcnn_cascade 4.33 vs 3.98 (authors 4.71)."""
-    from fsanet.inference import PosePredictor
     import wild
+
+    from fsanet.deploy.predictor import PosePredictor
     samples = wild.load_samples(shared / "data" / "aflw2000_samples")
     poses = np.stack([s[3] for s in samples])
     predictor = PosePredictor(pretrained("fusion"), backend="keras")

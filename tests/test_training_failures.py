@@ -189,7 +189,7 @@ def test_every_config_value_is_checked_with_key_and_file_named(tmp_path, text, m
     ('protocol = "BIWI"\nmodels = ["capsule"]\ntest = ["a.npz"]\n[raw_test]\nBIWI = 5', "raw_test.BIWI must be a non-empty"),
 ])
 def test_evaluation_preset_values_are_checked(tmp_path, text, message):
-    from fsanet.experiments.evaluation import load_preset
+    from fsanet.experiments.config import load_preset
     (tmp_path / "preset.toml").write_text(text + "\n")
     with pytest.raises(ConfigError, match=re.escape(f"preset.toml: {message}")):
         load_preset(tmp_path / "preset.toml")

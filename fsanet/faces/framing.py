@@ -1,10 +1,10 @@
 """Crop rules for detector boxes that reproduce the training crops' framing (issue 19).
 
-The networks were trained on crops around a *landmark* box (SPEC §5, ``fsanet.crop.landmark_box``:
+The networks were trained on crops around a *landmark* box (SPEC §5, ``fsanet.faces.crop.landmark_box``:
 the landmarks' extent, widened by 0.6 of its size on each side, clipped to the image, end-exclusive,
 last row / column never included). A face detector's box is framed differently: MTCNN's box is
 larger than the landmark box and centred higher, dlib's boxes sit on the eyes-to-chin area. The
-authors' demo crop (``fsanet.crop.detection_box``: margin 0.6 around the detector box) therefore
+authors' demo crop (``fsanet.faces.crop.detection_box``: margin 0.6 around the detector box) therefore
 shows the network a face that is too small and too high, which costs accuracy on photos.
 
 ``crop_box(box, detector, width, height)`` maps a detector box (x, y, w, h) to the landmark box the
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fsanet.crop import LANDMARK_MARGIN, detection_box
-from fsanet.tracking import iou
+from fsanet.faces.boxes import iou
+from fsanet.faces.crop import LANDMARK_MARGIN, detection_box
 
 CROP_RULES = {
     "mtcnn": {"dx": -0.005, "dy": 0.135, "sw": 0.809, "sh": 0.821},
@@ -34,7 +34,7 @@ Fitted (``fit_crop_rule``: per-parameter medians) on the 16 AFLW2000 samples of 
 no pose label is used. ``benchmarks/wild.py --fit`` prints them. Detectors: ``mtcnn`` is
 ``MTCNNDetector`` (P- and R-net, square boxes); ``mtcnn_cascade`` is ``MTCNNCascadeDetector(rgb=True)``
 (the full cascade, O-net boxes, as the authors' demo ran MTCNN) with faces of confidence >= 0.9;
-``dlib`` (12 of 16 faces found: HOG misses the profiles) and ``dlib_cnn`` as in ``fsanet.detectors``.
+``dlib`` (12 of 16 faces found: HOG misses the profiles) and ``dlib_cnn`` as in ``fsanet.faces.detectors``.
 Leave-one-out MAE of this fit with the 300W-LP fusion (fit on 15, evaluate the 16th; landmark crops
 3.98 on the same faces): mtcnn 5.37, mtcnn_cascade 4.33, dlib_cnn 4.20, dlib 3.72 on its 12 (3.41).
 """
@@ -71,7 +71,7 @@ def crop_box(box, detector, image_width, image_height, rule="fitted"):
     may reach outside the image (pass it unclipped: clipping first moves its centre).
 
     ``rule="fitted"``: ``CROP_RULES[detector]``, then the training margin and border rule.
-    ``rule="authors"``: the authors' demo crop, ``fsanet.crop.detection_box`` (margin 0.6).
+    ``rule="authors"``: the authors' demo crop, ``fsanet.faces.crop.detection_box`` (margin 0.6).
     """
     if rule == "authors":
         return detection_box(box, image_width, image_height)
@@ -84,7 +84,7 @@ def crop_box(box, detector, image_width, image_height, rule="fitted"):
 
 def landmark_extent(pt2d):
     """(x_min, y_min, x_max, y_max) ints: the landmarks' extent before the training margin, with the
-    training rule's choice of valid points (``fsanet.crop.landmark_box`` with margin 0)."""
+    training rule's choice of valid points (``fsanet.faces.crop.landmark_box`` with margin 0)."""
     pt2d = np.asarray(pt2d, dtype=np.float64)
     keep_x, keep_y = pt2d[0] > 0, pt2d[1] > 0
     keep = keep_y if keep_x.sum() > keep_y.sum() else keep_x

@@ -1,7 +1,7 @@
 """MTCNN's proposal and refinement stages, fast: the ``mtcnn`` package's own P- and R-net weights run
 under ONNX Runtime, its box logic redone in NumPy and OpenCV.
 
-``FastMTCNNDetector`` is a drop-in for ``fsanet.detectors.MTCNNDetector`` (``mtcnn==1.0.0``,
+``FastMTCNNDetector`` is a drop-in for ``fsanet.faces.detectors.MTCNNDetector`` (``mtcnn==1.0.0``,
 ``MTCNN(stages="face_detection_only")``, RGB input, the same 0.95 confidence rule): same call
 (BGR uint8 image -> list of ``Face``), same boxes (within a pixel) and confidences (within 1e-3)
 (``tests/test_fast_detector.py``), several times faster (``benchmarks/photo_detectors.py``).
@@ -11,7 +11,7 @@ and per layer (Python dispatch of small ops), TensorFlow's area resize on a floa
 on every proposal (about 190 on the group photo at 640x360). Here (``benchmarks/photo_detectors.py``):
 
 - each network is one ONNX Runtime session built in memory (dynamic input size; one intra-op thread,
-  spinning off, as in ``fsanet.backends``);
+  spinning off, as in ``fsanet.deploy.backends``);
 - PReLU is written ``Max(y, alpha * y)`` where every slope of the layer is <= 1, else
   ``Relu(y) + alpha * Min(y, 0)`` (the first layers have slopes above 1): the same numbers, 2.6x
   faster than ONNX Runtime's ``PRelu`` with per-channel slopes;
@@ -50,7 +50,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fsanet.detectors import DetectorError, Face
+from fsanet.errors import DetectorError
+from fsanet.faces.detectors import Face
 
 PNET_THRESHOLD, RNET_THRESHOLD = 0.6, 0.7
 PNET_NMS_SCALE, PNET_NMS_ALL, RNET_NMS = 0.5, 0.7, 0.7
@@ -245,7 +246,7 @@ class FastMTCNNDetector:
 
     ``workers``: threads that share the work of one image (pyramid levels, largest first, and R-net's
     chunks of ``RNET_CHUNK`` patches, each taken by whichever worker is free), each network session running
-    one intra-op thread (spinning off) as in ``fsanet.backends``; 1 runs everything in the caller's
+    one intra-op thread (spinning off) as in ``fsanet.deploy.backends``; 1 runs everything in the caller's
     thread. Two by default, one per core of the 2-core machine (``benchmarks/photo_detectors.py``: on
     the group photo 5.5x MTCNN's speed with 2 workers, 4.2x with 1, when nothing else ran; with another
     process busy on both cores 1 worker was the faster, 4.1-4.9x against 3.8-4.6x).
