@@ -14,7 +14,7 @@ import importlib
 
 from fsanet import _moved
 
-__version__ = "1.1.0"
+__version__ = "1.2.0"
 
 _PUBLIC = {
     "ALIASES": "fsanet.model.variants", "FUSIONS": "fsanet.model.variants", "VARIANTS": "fsanet.model.variants",
