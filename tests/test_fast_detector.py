@@ -1,8 +1,10 @@
-"""fsanet.faces.mtcnn_fast: MTCNN's P- and R-net under ONNX Runtime, the package's box logic in NumPy.
+"""fsanet.faces.mtcnn_fast: MTCNN under ONNX Runtime, the package's box logic in NumPy.
 
-It must report what ``MTCNNDetector`` (the mtcnn package) reports: the same boxes (within a pixel)
-and confidences (within 1e-3) on the shared photos, and so find the group photo's seven faces and the
-AFLW2000 samples' faces. Speed is measured by ``benchmarks/photo_detectors.py``, not here."""
+``FastMTCNNDetector`` (P- and R-net) must report what ``MTCNNDetector`` (the mtcnn package) reports: the
+same boxes (within a pixel) and confidences (within 1e-3) on the shared photos, and so find the group
+photo's seven faces and the AFLW2000 samples' faces. ``FastMTCNNCascade`` (P-, R- and O-net) must
+report what ``MTCNNCascadeDetector`` reports: the same boxes to the pixel, confidences within 1e-3,
+the same five landmarks. Speed is measured by ``benchmarks/photo_detectors.py``, not here."""
 
 import cv2
 import numpy as np
@@ -11,8 +13,8 @@ import scipy.io
 
 from fsanet.faces import mtcnn_fast
 from fsanet.faces.crop import landmark_box
-from fsanet.faces.detectors import Face, MTCNNDetector
-from fsanet.faces.mtcnn_fast import FastMTCNNDetector
+from fsanet.faces.detectors import LANDMARKS, Face, MTCNNCascadeDetector, MTCNNDetector
+from fsanet.faces.mtcnn_fast import FastMTCNNCascade, FastMTCNNDetector
 from fsanet.video.pipeline import PoseAnnotator
 
 GROUP_FACES = [(633, 321, 78, 78), (792, 225, 54, 54), (1299, 390, 69, 69), (849, 453, 84, 84),
@@ -118,7 +120,115 @@ def test_nms_is_the_packages():
     corners = rng.uniform(0, 100, (300, 2))
     boxes = np.concatenate([corners, corners + rng.uniform(5, 40, (300, 2)), rng.uniform(0, 1, (300, 1))], axis=1)
     boxes = boxes[np.argsort(boxes[:, 4])[::-1]]
-    for threshold in (0.5, 0.7):
+    for threshold, method in ((0.5, "union"), (0.7, "union"), (0.7, "min"), (0.3, "min")):
         expected = smart_nms_from_bboxes(np.concatenate([np.zeros((300, 1)), boxes], axis=1), threshold,
-                                         method="union", initial_sort=False)[:, 1:]
-        np.testing.assert_array_equal(mtcnn_fast.nms(boxes, threshold), expected)
+                                         method=method, initial_sort=False)[:, 1:]
+        got = mtcnn_fast.nms(boxes, threshold, method=method)
+        assert 0 < len(got) < len(boxes), (threshold, method)
+        np.testing.assert_array_equal(got, expected)
+    assert len(mtcnn_fast.nms(boxes, 0.7, method="min")) < len(mtcnn_fast.nms(boxes, 0.7))  # min drops more
+
+
+# The full cascade (O-net)
+
+@pytest.fixture(scope="module")
+def cascade():
+    return FastMTCNNCascade()  # two workers, confidence >= 0.9
+
+
+def test_cascade_same_boxes_confidences_and_landmarks_as_the_packages(photos):
+    # Every face the cascade keeps (no confidence cut), so that near-misses are compared too.
+    reference, fast = MTCNNCascadeDetector(rgb=True), FastMTCNNCascade(min_confidence=0.0, workers=1)
+    compared = 0
+    for name, image, _ in photos:
+        expected, got = reference(image), fast(image)  # both sorted by confidence
+        assert len(got) == len(expected), name
+        for e, g in zip(expected, got):
+            assert g.box == e.box, (name, e, g)  # to the pixel
+            assert abs(e.confidence - g.confidence) <= 1e-3, (name, e, g)
+            assert len(e.landmarks) == len(g.landmarks) == 5, name
+            np.testing.assert_allclose(g.landmarks, e.landmarks, atol=0.05, err_msg=name)
+        compared += len(expected)
+    assert compared >= 20  # measured: 24 faces (7 on the group photo)
+
+
+def test_cascade_landmarks_are_the_packages_keypoints(photos):
+    from mtcnn import MTCNN
+    package = MTCNN(stages="face_and_landmarks_detection")
+    fast = FastMTCNNCascade(min_confidence=0.0, workers=1)
+    for name, image, _ in photos[:3]:
+        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        expected = package.detect_faces(rgb, fit_to_image=False, min_face_size=20,
+                                        **MTCNNCascadeDetector.STAGE_THRESHOLDS)
+        got = fast(image)
+        assert len(got) == len(expected) > 0, name
+        for e, g in zip(expected, got):
+            for point, key in zip(g.landmarks, LANDMARKS):
+                assert max(abs(a - b) for a, b in zip(point, e["keypoints"][key])) <= 0.51, (name, key)
+    # the order is eyes, nose, mouth: on the group photo's faces the eyes lie above the nose, the
+    # nose above the mouth corners, the left eye left of the right one, all inside the box
+    faces = [f for f in fast(photos[0][1]) if f.confidence >= 0.9]
+    assert len(faces) == 6
+    for f in faces:
+        (lx, ly), (rx, ry), (nx, ny), (mlx, mly), (mrx, mry) = f.landmarks
+        x, y, w, h = f.box
+        assert lx < rx and mlx < mrx and max(ly, ry) < ny < min(mly, mry), f
+        assert all(x <= px <= x + w + 1 and y <= py <= y + h + 1 for px, py in f.landmarks), f
+
+
+def test_cascade_feeds_bgr_as_the_authors_did_with_rgb_false(photos):
+    reference, fast = MTCNNCascadeDetector(), FastMTCNNCascade(min_confidence=0.0, workers=1, rgb=False)
+    rgb_fast = FastMTCNNCascade(min_confidence=0.0, workers=1)
+    for name, image, _ in photos[:3]:
+        expected, got = reference(image), fast(image)
+        assert [f.box for f in got] == [f.box for f in expected], name
+        assert max(abs(e.confidence - g.confidence) for e, g in zip(expected, got)) <= 1e-3, name
+    assert fast(photos[0][1]) != rgb_fast(photos[0][1])  # the channel order matters
+
+
+def test_cascade_confidence_cut(photos, cascade):
+    image = photos[0][1]
+    every = FastMTCNNCascade(min_confidence=0.0, workers=1)(image)
+    assert cascade.min_confidence == 0.9
+    assert cascade(image) == [f for f in every if f.confidence >= 0.9]
+    assert len(cascade(image)) < len(every)  # measured: a 0.83 box (not a face) is cut
+
+
+def test_cascade_finds_the_group_photos_seven_faces_at_960_pixels(shared, cascade):
+    group = cv2.imread(str(shared / "data" / "images" / "group_1920x1080.jpg"))
+    faces = PoseAnnotator(cascade, predictor=None, detection_width=960).detect(group)
+    assert all(_found(faces, box) for box in GROUP_FACES), faces
+    assert len(faces) == len(GROUP_FACES)  # measured: nothing else
+    # At the demo's 640 pixels the smallest face (22 px there) gets O-net 0.60 < 0.7, in the package too
+    # (the parity test above): the cascade finds six.
+    small = PoseAnnotator(cascade, predictor=None).detect(group)
+    assert [box for box in GROUP_FACES if not _found(small, box)] == [(408, 234, 66, 66)], small
+
+
+def test_cascade_finds_at_least_15_of_the_16_aflw2000_faces(photos, cascade):
+    annotator = PoseAnnotator(cascade, predictor=None)
+    missed = [name for name, image, box in photos[1:] if not _found(annotator.detect(image), box)]
+    assert len(missed) <= 1, missed  # measured: all 16
+
+
+def test_detect_scales_landmarks_back_to_the_frame(shared, cascade):
+    group = cv2.imread(str(shared / "data" / "images" / "group_1920x1080.jpg"))
+    small = cv2.resize(group, (960, 540), interpolation=cv2.INTER_AREA)
+    direct = {f.confidence: f for f in cascade(small)}
+    faces = PoseAnnotator(cascade, predictor=None, detection_width=960).detect(group)
+    assert len(faces) == len(direct) == 7
+    for f in faces:
+        d = direct[f.confidence]
+        np.testing.assert_allclose(f.landmarks, np.array(d.landmarks) * 2)
+        assert f.box == tuple(2 * v for v in d.box)
+
+
+def test_landmarks_are_optional_on_faces(photos, fast):
+    assert Face((1, 2, 3, 4), 0.5).landmarks is None
+    assert Face((1, 2, 3, 4), 0.5) == Face((1, 2, 3, 4), 0.5, None)
+    assert all(f.landmarks is None for f in fast(photos[0][1]))  # P- and R-net give none
+
+
+def test_cascade_blank_and_tiny_images_have_no_faces(cascade):
+    assert cascade(np.zeros((120, 160, 3), np.uint8)) == []
+    assert cascade(np.full((10, 10, 3), 128, np.uint8)) == []

@@ -21,10 +21,16 @@ import cv2
 from fsanet.errors import DetectorError
 
 
+LANDMARKS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+"""The five points MTCNN's O-net gives, in ``Face.landmarks`` order, named as the ``mtcnn`` package
+names its keypoints (its left eye is the one further left in the image, usually the person's right)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Face:
     box: tuple  # x, y, width, height
     confidence: float
+    landmarks: tuple | None = None  # ((x, y), ...) in image pixels, LANDMARKS order; None: not given
 
 
 def _rgb(image_bgr):
@@ -51,7 +57,9 @@ class MTCNNCascadeDetector:
     P-, R- and O-net with 0.0.9's stage thresholds 0.6 / 0.7 / 0.7 (1.0.0's O-net default is 0.8)
     and minimum face size 20 px; each face's confidence is the O-net's and its box the O-net's, not
     squared, reported as 0.0.9 did: ``int`` of the corner and of the size, not clipped to the image.
-    Every face the cascade keeps is returned; the caller applies its own confidence rule.
+    ``landmarks``: O-net's five points (``LANDMARKS``), float pixels, not clipped (the package's
+    keypoints before its rounding). Every face the cascade keeps is returned; the caller applies its
+    own confidence rule. ``fsanet.faces.mtcnn_fast.FastMTCNNCascade`` is the same, faster.
 
     The frame goes in with its channels as given: the authors fed ``cv2.imread``'s BGR, which
     decides which frames their BIWI sets contain. ``rgb=True`` converts it first, as MTCNN expects.
@@ -69,8 +77,9 @@ class MTCNNCascadeDetector:
         image = _rgb(image_bgr) if self.rgb else image_bgr
         rows = self._mtcnn.detect_faces(image, fit_to_image=False, box_format="xyxy", output_type="numpy",
                                         min_face_size=self.MIN_FACE_SIZE, **self.STAGE_THRESHOLDS)
-        return [Face((int(x1), int(y1), int(x2 - x1), int(y2 - y1)), float(confidence))
-                for x1, y1, x2, y2, confidence in rows[:, 1:6]]
+        return [Face((int(x1), int(y1), int(x2 - x1), int(y2 - y1)), float(confidence),
+                     tuple((float(x), float(y)) for x, y in zip(row[6:11], row[11:16])))
+                for (x1, y1, x2, y2, confidence), row in zip(rows[:, 1:6], rows)]
 
 
 def _import_dlib():

@@ -54,7 +54,9 @@ class PoseAnnotator:
             small = cv2.resize(frame, (self.detection_width, round(height * scale)),
                                interpolation=cv2.INTER_AREA)
         faces = suppress_duplicates(self.detector(small))
-        return [dataclasses.replace(f, box=tuple(v / scale for v in f.box)) for f in faces]
+        return [dataclasses.replace(f, box=tuple(v / scale for v in f.box),
+                                    landmarks=f.landmarks and tuple((x / scale, y / scale) for x, y in f.landmarks))
+                for f in faces]
 
     def __call__(self, frame, time_s=None, source="", draw=True):
         """The ``FaceRecord`` of each face in ``frame`` (its index is ``self.frames``), drawn onto it
