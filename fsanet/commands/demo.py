@@ -17,6 +17,7 @@ from pathlib import Path
 from fsanet.commands import add_protocol_argument, non_negative_int, positive_int
 from fsanet.deploy.backends import BACKENDS
 from fsanet.faces.detectors import DETECTORS
+from fsanet.faces.framing import RULES
 from fsanet.video.drawing import DRAWINGS
 from fsanet.video.records import DATA_SUFFIXES
 
@@ -44,12 +45,17 @@ def add_arguments(parser):
     parser.add_argument("--backend", choices=BACKENDS,
                         help="pose runtime (default: the fastest whose conversion matches Keras)")
     parser.add_argument("--detector", choices=list(DETECTORS),
-                        help="face detector (default: dlib for videos and cameras, mtcnn for photos)")
+                        help="face detector (default: dlib for videos and cameras, mtcnn_cascade for photos)")
+    parser.add_argument("--crop", choices=RULES,
+                        help="how a face is cropped from its box: fitted (the detector's box mapped to "
+                             "the training crops' framing), landmarks68 (dlib's 68 points, then the "
+                             "training rule) or authors (their demo: margin 0.6 around the box); "
+                             "default: the detector's measured best (README, Photos in the wild)")
     parser.add_argument("--every", type=positive_int, default=10,
                         help="videos: detect every N frames, carry the face tracks in between "
                              "(default 10; the authors' demo used 5)")
-    parser.add_argument("--detection-width", type=non_negative_int, default=640,
-                        help="detect on a copy at most this wide (0: full frame)")
+    parser.add_argument("--detection-width", type=non_negative_int,
+                        help="detect on a copy at most this wide (0: full frame; default 960 for photos, 640 for videos and cameras)")
     parser.add_argument("--data", type=data_file,
                         help="write per-frame data for every face to this .csv or .jsonl file")
     parser.add_argument("--smooth", action="store_true",
@@ -88,7 +94,7 @@ def run(args) -> int:
     from fsanet.deploy.predictor import PosePredictor
     from fsanet.deploy.threads import configure_cpu_threads
     from fsanet.errors import FSANetError, InputError
-    from fsanet.faces.detectors import default_detector, make_detector
+    from fsanet.faces.detectors import default_detection_width, default_detector, make_detector
     from fsanet.hub.model_spec import resolve_model
     from fsanet.model.variants import IMAGE_SIZE
     from fsanet.video.media import Source, display_available
@@ -130,8 +136,10 @@ def run(args) -> int:
             try:
                 every = args.every if source.kind in ("video", "camera") else 1
                 detector = detectors[args.detector or default_detector(source.kind)]
-                annotator = PoseAnnotator(detector, predictor, every, args.detection_width,
-                                          smoother=PoseSmoother() if args.smooth else None, style=args.style)
+                width = default_detection_width(source.kind) if args.detection_width is None else args.detection_width
+                annotator = PoseAnnotator(detector, predictor, every, width,
+                                          smoother=PoseSmoother() if args.smooth else None, style=args.style,
+                                          crop_rule=args.crop)
                 summary = run_source(source, annotator, output, show, data=data)
             except FSANetError as e:  # this input fails; the others go on
                 print(f"error: {e}", file=sys.stderr)

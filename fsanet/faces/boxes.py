@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
+
+
+LANDMARKS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+"""The five points MTCNN's O-net gives, in ``Face.landmarks`` order, named as the ``mtcnn`` package
+names its keypoints (its left eye is the one further left in the image, usually the person's right)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Face:
+    """A detected face: what every detector (``fsanet.faces.detectors``) returns."""
+
+    box: tuple  # x, y, width, height
+    confidence: float
+    landmarks: tuple | None = None  # ((x, y), ...) in image pixels, LANDMARKS order; None: not given
 
 
 def iou(boxes_a, boxes_b) -> np.ndarray:

@@ -14,23 +14,11 @@ default here: each upsampling step costs about 4x the time); smaller faces need 
 
 from __future__ import annotations
 
-import dataclasses
-
 import cv2
 
 from fsanet.errors import DetectorError
-
-
-LANDMARKS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
-"""The five points MTCNN's O-net gives, in ``Face.landmarks`` order, named as the ``mtcnn`` package
-names its keypoints (its left eye is the one further left in the image, usually the person's right)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Face:
-    box: tuple  # x, y, width, height
-    confidence: float
-    landmarks: tuple | None = None  # ((x, y), ...) in image pixels, LANDMARKS order; None: not given
+from fsanet.faces.boxes import LANDMARKS, Face  # noqa: F401  (a detector's output type)
+from fsanet.faces.mtcnn_fast import FastMTCNNCascade, FastMTCNNDetector
 
 
 def _rgb(image_bgr):
@@ -39,6 +27,8 @@ def _rgb(image_bgr):
 
 class MTCNNDetector:
     """MTCNN's proposal and refinement stages (``face_detection_only``), RGB input."""
+
+    framing = "mtcnn"  # whose boxes these are, for the crop rules (fsanet.faces.framing)
 
     def __init__(self, min_confidence=0.95):
         from mtcnn import MTCNN
@@ -65,6 +55,7 @@ class MTCNNCascadeDetector:
     decides which frames their BIWI sets contain. ``rgb=True`` converts it first, as MTCNN expects.
     """
 
+    framing = "mtcnn_cascade"
     STAGE_THRESHOLDS = {"threshold_pnet": 0.6, "threshold_rnet": 0.7, "threshold_onet": 0.7}
     MIN_FACE_SIZE = 20
 
@@ -82,7 +73,7 @@ class MTCNNCascadeDetector:
                 for (x1, y1, x2, y2, confidence), row in zip(rows[:, 1:6], rows)]
 
 
-def _import_dlib():
+def import_dlib():
     try:
         import dlib
     except ImportError:
@@ -93,8 +84,10 @@ def _import_dlib():
 class DlibDetector:
     """dlib's HOG frontal face detector; ``confidence`` is the SVM score (> 0 means a face)."""
 
+    framing = "dlib"
+
     def __init__(self, upsample=0, min_score=0.0):
-        self._detector = _import_dlib().get_frontal_face_detector()
+        self._detector = import_dlib().get_frontal_face_detector()
         self.upsample, self.min_score = upsample, min_score
 
     def __call__(self, image_bgr) -> list:
@@ -105,8 +98,10 @@ class DlibDetector:
 class DlibCNNDetector:
     """dlib's MMOD CNN face detector (more poses than HOG, slower on a CPU)."""
 
+    framing = "dlib_cnn"
+
     def __init__(self, upsample=0, min_confidence=0.0):
-        dlib = _import_dlib()
+        dlib = import_dlib()
         try:
             import face_recognition_models
         except ImportError:
@@ -122,16 +117,28 @@ class DlibCNNDetector:
                 for d in found if d.confidence >= self.min_confidence]
 
 
-DETECTORS = {"mtcnn": MTCNNDetector, "dlib": DlibDetector, "dlib_cnn": DlibCNNDetector}
-"""Detector name -> class; the demo's ``--detector`` choices."""
+DETECTORS = {"mtcnn_cascade": FastMTCNNCascade, "mtcnn": MTCNNDetector, "mtcnn_fast": FastMTCNNDetector,
+             "dlib": DlibDetector, "dlib_cnn": DlibCNNDetector}
+"""Detector name -> class; the demo's ``--detector`` choices. ``mtcnn_cascade``: MTCNN's full cascade
+(O-net boxes and five landmarks, faces of confidence >= 0.9) under ONNX Runtime; ``mtcnn``: the
+``mtcnn`` package's P- and R-net as before; ``mtcnn_fast``: the same boxes under ONNX Runtime."""
 
 
 def default_detector(kind) -> str:
     """The demo's detector for a kind of input (``fsanet.video.media.Source.kind``), chosen with
-    ``benchmarks/detectors.py`` (README, Demo): on video ``dlib`` finds the face in every frame of
-    obama.mp4 in a fraction of MTCNN's time, which real-time video needs; on photos ``mtcnn``
-    finds the small faces (down to ~20 px) that dlib's HOG misses (it needs ~80 px)."""
-    return "mtcnn" if kind in ("image", "folder") else "dlib"
+    ``benchmarks/detectors.py`` and ``benchmarks/photo_detectors.py`` (README, Demo): on video
+    ``dlib`` finds the face in every frame of obama.mp4 in a fraction of MTCNN's time, which real-time
+    video needs; on photos ``mtcnn_cascade`` finds the small faces (down to ~20 px) that dlib's HOG
+    misses (it needs ~80 px), several times faster than the ``mtcnn`` package, and its O-net boxes
+    frame faces closest to the training crops (``fsanet.faces.framing``)."""
+    return "mtcnn_cascade" if kind in ("image", "folder") else "dlib"
+
+
+def default_detection_width(kind) -> int:
+    """The width of the copy faces are detected on, by kind of input: photos 960 (MTCNN's cascade finds
+    the seventh, 22-pixel face of the shared group photo from 960 on; a photo is detected once),
+    videos and cameras 640 (detection runs every few frames of a live stream)."""
+    return 960 if kind in ("image", "folder") else 640
 
 
 def make_detector(name):

@@ -66,8 +66,8 @@ def shape_landmarks(image_bgr, box):
     global _SHAPE_PREDICTOR
     import cv2
 
-    from fsanet.faces.detectors import _import_dlib
-    dlib = _import_dlib()
+    from fsanet.faces.detectors import import_dlib
+    dlib = import_dlib()
     if _SHAPE_PREDICTOR is None:
         try:
             import face_recognition_models

@@ -63,7 +63,7 @@ import cv2
 import numpy as np
 
 from fsanet.errors import DetectorError
-from fsanet.faces.detectors import Face
+from fsanet.faces.boxes import Face
 
 PNET_THRESHOLD, RNET_THRESHOLD = 0.6, 0.7
 PNET_NMS_SCALE, PNET_NMS_ALL, RNET_NMS = 0.5, 0.7, 0.7
@@ -305,6 +305,8 @@ class FastMTCNNDetector:
     process busy on both cores 1 worker was the faster, 4.1-4.9x against 3.8-4.6x).
     """
 
+    framing = "mtcnn"  # the same boxes as MTCNNDetector, so the same crop rule (fsanet.faces.framing)
+
     def __init__(self, min_confidence=0.95, workers=2):
         self.min_confidence = min_confidence
         self.workers = max(1, int(workers))
@@ -391,7 +393,7 @@ class FastMTCNNCascade(FastMTCNNDetector):
 
     Each face's box and confidence are O-net's, reported as ``MTCNNCascadeDetector`` reports them: not
     squared, not clipped to the image, ``int`` of the corner and of the size; ``Face.landmarks`` holds
-    the five points (``fsanet.faces.detectors.LANDMARKS`` order) as float (x, y) pixels of the image,
+    the five points (``fsanet.faces.boxes.LANDMARKS`` order) as float (x, y) pixels of the image,
     not clipped either. Faces with confidence >= ``min_confidence`` are returned: 0.9 by default, the
     photo rule (it keeps all 16 AFLW2000 faces, two of which score 0.93 and 0.95); 0 returns every face
     the cascade keeps, as ``MTCNNCascadeDetector`` does. ``rgb=False`` feeds the frame's channels as
@@ -402,6 +404,8 @@ class FastMTCNNCascade(FastMTCNNDetector):
     (x1 - 1 + fraction * (width + 1), stored as float32); confidence replaced by O-net's; box moved
     by the regression; kept when > 0.7; NMS with the intersection over the smaller area > 0.7.
     """
+
+    framing = "mtcnn_cascade"
 
     def __init__(self, min_confidence=0.9, workers=2, rgb=True):
         super().__init__(min_confidence=min_confidence, workers=workers)

@@ -1,8 +1,10 @@
 """The demo's per-frame work and the loop over a whole input.
 
 Per frame: detect faces (every ``every``-th frame) and link them to face tracks (``fsanet.video.tracking``:
-stable IDs, boxes carried over the frames in between), crop each face the authors' way (margin 0.6,
-min-max normalised), estimate all faces' poses in one batch (with a fusion, also its members'
+stable IDs, boxes carried over the frames in between), crop each face by the detector's crop rule
+(``fsanet.faces.framing``: framed as the training crops were; ``crop_rule="authors"``: the authors'
+demo crop, margin 0.6; a carried box is cropped by the same rule as a detected one), min-max
+normalised, estimate all faces' poses in one batch (with a fusion, also its members'
 spread), smooth them per track when asked (``fsanet.video.smoothing``), draw axes (SPEC §8) or cubes, IDs
 and angles, and hand one ``fsanet.video.records.FaceRecord`` per face to the data file.
 
@@ -22,6 +24,7 @@ import cv2
 
 from fsanet.faces.boxes import clip_box, suppress_duplicates
 from fsanet.faces.crop import crop_and_resize, detection_box
+from fsanet.faces.framing import CROP_RULES, DEFAULT_RULES, RULES, crop_box
 from fsanet.video.drawing import DRAWINGS, draw_face, draw_fps
 from fsanet.video.media import VideoOutput, write_image
 from fsanet.video.records import FaceRecord
@@ -32,12 +35,20 @@ class PoseAnnotator:
     """Detect (every ``every`` frames) and track faces, estimate, smooth and draw their poses.
 
     ``smoother``: a ``fsanet.video.smoothing.PoseSmoother`` or None; it needs frame times. ``style``:
-    ``axes`` or ``cube``. ``timings`` collects seconds per stage.
+    ``axes`` or ``cube``. ``crop_rule``: one of ``fsanet.faces.framing.RULES``, or None for the
+    detector's own (``DEFAULT_RULES`` by its ``framing``; a detector without one gets the authors'
+    crop). ``timings`` collects seconds per stage.
     """
 
     def __init__(self, detector, predictor, every=1, detection_width=640, smoother=None, style="axes",
-                 tracker=None):
+                 tracker=None, crop_rule=None):
         self.detector, self.predictor = detector, predictor
+        self.framing = getattr(detector, "framing", None)
+        self.crop_rule = crop_rule or (DEFAULT_RULES[self.framing] if self.framing in DEFAULT_RULES else "authors")
+        if self.crop_rule not in RULES:
+            raise ValueError(f"unknown crop rule {self.crop_rule!r}; choose from {', '.join(RULES)}")
+        if self.crop_rule == "fitted" and self.framing not in CROP_RULES:
+            raise ValueError(f"no fitted crop rule for this detector ({type(detector).__name__})")
         self.every, self.detection_width = max(1, every), detection_width
         self.smoother, self.draw_pose = smoother, DRAWINGS[style]
         self.tracker = tracker or FaceTracker()
@@ -58,6 +69,17 @@ class PoseAnnotator:
                                     landmarks=f.landmarks and tuple((x / scale, y / scale) for x, y in f.landmarks))
                 for f in faces]
 
+    def crop_box(self, frame, box, clipped):
+        """The crop (x_min, y_min, x_max, y_max) of a face whose box is ``box`` (as detected or
+        carried, maybe reaching outside the frame) and ``clipped`` (cut to the frame)."""
+        height, width = frame.shape[:2]
+        if self.crop_rule != "authors":
+            try:
+                return crop_box(box, self.framing, width, height, self.crop_rule, image=frame)
+            except ValueError:  # nothing of the estimated face is left inside the frame
+                pass
+        return detection_box(clipped, width, height)  # the authors' demo: around the clipped box
+
     def __call__(self, frame, time_s=None, source="", draw=True):
         """The ``FaceRecord`` of each face in ``frame`` (its index is ``self.frames``), drawn onto it
         unless ``draw`` is false. ``time_s``: the frame's time in seconds (None for photos)."""
@@ -71,7 +93,7 @@ class PoseAnnotator:
         detected = time.perf_counter()
         records = []
         if faces:
-            crops = [crop_and_resize(frame, detection_box(box, width, height)) for _, box in faces]
+            crops = [crop_and_resize(frame, self.crop_box(frame, track.box, box)) for track, box in faces]
             angles, members = self.predictor.predict_members(crops)
             spread = members.std(axis=1) if members is not None else [None] * len(faces)
             for (track, box), pose, deviation in zip(faces, angles, spread):
