@@ -20,7 +20,7 @@ def _group(shared):
 
 
 def test_unknown_detector_is_named():
-    with pytest.raises(DetectorError, match="unknown detector 'haar'; choose from mtcnn, dlib, dlib_cnn"):
+    with pytest.raises(DetectorError, match="unknown detector 'haar'; choose from mtcnn_cascade, mtcnn, mtcnn_fast, dlib, dlib_cnn"):
         make_detector("haar")
 
 
