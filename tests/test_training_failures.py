@@ -164,7 +164,7 @@ BAD_VALUES = [
     ('[data]\ntrain = "x.npz"', "[data] train must be a list of file names, got 'x.npz'"),
     ("[data]\nvalidation_split = 1.5", "[data] validation_split must be in [0, 1), got 1.5"),
     ('[data]\nangle_filter = 1', "[data] angle_filter must be true or false, got 1"),
-    ('protocol = "AFLW"', "protocol must be one of ['300W_LP', 'BIWI'], got 'AFLW'"),
+    ('protocol = "AFLW"', "protocol must be a protocol: 300W_LP or 1, BIWI or 2, got 'AFLW'"),
     ("init = 5", "init must be a non-empty string, got 5"),
     ("data = 5", "[data] must be a table of keys, got 5"),
 ]
@@ -182,11 +182,11 @@ def test_every_config_value_is_checked_with_key_and_file_named(tmp_path, text, m
 
 
 @pytest.mark.parametrize("text,message", [
-    ('protocol = "x"\nmodels = ["capsule"]\ntest = ["a.npz"]', "protocol must be one of ['300W_LP', 'BIWI'], got 'x'"),
+    ('protocol = "x"\nmodels = ["capsule"]\ntest = ["a.npz"]', "protocol must be a protocol: 300W_LP or 1, BIWI or 2, got 'x'"),
     ('protocol = "BIWI"\nmodels = "capsule"\ntest = ["a.npz"]', "models must be a list of names, got 'capsule'"),
     ('protocol = "BIWI"\nmodels = ["capsule"]\ntest = ["a.npz"]\n[published.BIWI]\ncapsule = ["x"]',
      "published.BIWI.capsule must be [MAE] or [yaw, pitch, roll, MAE] (finite numbers), got ['x']"),
-    ('protocol = "BIWI"\nmodels = ["capsule"]\ntest = ["a.npz"]\n[raw_test]\nBIWI = 5', "raw_test.BIWI must be a non-empty"),
+    ('protocol = "BIWI"\nmodels = ["capsule"]\ntest = ["a.npz"]\n[raw_test]\nBIWI = 5', "raw_test must be a table of folder names"),
 ])
 def test_evaluation_preset_values_are_checked(tmp_path, text, message):
     from fsanet.experiments.config import load_preset
