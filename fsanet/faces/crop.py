@@ -11,12 +11,12 @@ LANDMARK_MARGIN = 0.6
 DETECTION_MARGIN = 0.6
 
 
-def landmark_box(pt2d, image_width, image_height, margin=LANDMARK_MARGIN):
-    """(x_min, y_min, x_max, y_max), end-exclusive, around 2xK landmarks with the authors' margin.
+def landmark_extent(pt2d):
+    """(x_min, y_min, x_max, y_max) ints: the extent of 2xK landmarks before the margin.
 
     Points with a non-positive coordinate are missing (AFLW2000 marks them -1); the authors keep
     the mask (x > 0 or y > 0) that keeps fewer points, x's on a tie, for both coordinates.
-    Raises ValueError when no landmark is left or the box is empty.
+    Raises ValueError when no landmark is left.
     """
     pt2d = np.asarray(pt2d, dtype=np.float64)
     if pt2d.ndim != 2 or pt2d.shape[0] != 2:
@@ -26,7 +26,14 @@ def landmark_box(pt2d, image_width, image_height, margin=LANDMARK_MARGIN):
     if not keep.any():
         raise ValueError("no valid landmark (all coordinates <= 0)")
     xs, ys = pt2d[0][keep], pt2d[1][keep]
-    x_min, x_max, y_min, y_max = int(xs.min()), int(xs.max()), int(ys.min()), int(ys.max())
+    return int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())
+
+
+def training_box(extent, image_width, image_height, margin=LANDMARK_MARGIN):
+    """The training rule (SPEC §5) on a landmark extent (x_min, y_min, x_max, y_max): ``int`` of it,
+    ``margin`` times its size on each side, clipped to 0 and to width - 1 / height - 1; end-exclusive
+    (x_min, y_min, x_max, y_max) ints. Raises ValueError when the box is empty."""
+    x_min, y_min, x_max, y_max = (int(v) for v in extent)
     w, h = x_max - x_min, y_max - y_min
     x_min = max(int(x_min - margin * w), 0)
     x_max = min(int(x_max + margin * w), image_width - 1)
@@ -35,6 +42,11 @@ def landmark_box(pt2d, image_width, image_height, margin=LANDMARK_MARGIN):
     if x_max <= x_min or y_max <= y_min:
         raise ValueError(f"empty crop box x {x_min}:{x_max}, y {y_min}:{y_max}")
     return x_min, y_min, x_max, y_max
+
+
+def landmark_box(pt2d, image_width, image_height, margin=LANDMARK_MARGIN):
+    """(x_min, y_min, x_max, y_max), end-exclusive, around 2xK landmarks with the authors' margin."""
+    return training_box(landmark_extent(pt2d), image_width, image_height, margin)
 
 
 def crop_and_resize(image, box, size=IMAGE_SIZE):

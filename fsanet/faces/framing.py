@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from fsanet.faces.boxes import iou
-from fsanet.faces.crop import LANDMARK_MARGIN, detection_box, landmark_box
+from fsanet.faces.crop import detection_box, landmark_box, landmark_extent, training_box  # noqa: F401
 
 CROP_RULES = {
     "mtcnn": {"dx": 0.028, "dy": 0.166, "sw": 0.798, "sh": 0.816},
@@ -93,21 +93,6 @@ def estimated_landmark_box(box, detector):
     return cx - half_w, cy - half_h, cx + half_w, cy + half_h
 
 
-def training_box(landmark_box, image_width, image_height, margin=LANDMARK_MARGIN):
-    """The training rule (SPEC §5) applied to a landmark box (x_min, y_min, x_max, y_max) before its
-    margin: ``int`` of the extent, ``margin`` times its size on each side, clipped to 0 and to
-    width - 1 / height - 1; end-exclusive (x_min, y_min, x_max, y_max) ints."""
-    x_min, y_min, x_max, y_max = (int(v) for v in landmark_box)
-    w, h = x_max - x_min, y_max - y_min
-    x_min = max(int(x_min - margin * w), 0)
-    x_max = min(int(x_max + margin * w), image_width - 1)
-    y_min = max(int(y_min - margin * h), 0)
-    y_max = min(int(y_max + margin * h), image_height - 1)
-    if x_max <= x_min or y_max <= y_min:
-        raise ValueError(f"empty crop box x {x_min}:{x_max}, y {y_min}:{y_max}")
-    return x_min, y_min, x_max, y_max
-
-
 def crop_box(box, detector, image_width, image_height, rule="fitted", image=None):
     """The crop (x_min, y_min, x_max, y_max), end-exclusive, for a detector box (x, y, w, h), which
     may reach outside the image (pass it unclipped: clipping first moves its centre).
@@ -134,18 +119,6 @@ def crop_box(box, detector, image_width, image_height, rule="fitted", image=None
     if detector not in CROP_RULES:
         raise ValueError(f"no fitted crop rule for detector {detector!r}; have {', '.join(CROP_RULES)}")
     return training_box(estimated_landmark_box(box, detector), image_width, image_height)
-
-
-def landmark_extent(pt2d):
-    """(x_min, y_min, x_max, y_max) ints: the landmarks' extent before the training margin, with the
-    training rule's choice of valid points (``fsanet.faces.crop.landmark_box`` with margin 0)."""
-    pt2d = np.asarray(pt2d, dtype=np.float64)
-    keep_x, keep_y = pt2d[0] > 0, pt2d[1] > 0
-    keep = keep_y if keep_x.sum() > keep_y.sum() else keep_x
-    if not keep.any():
-        raise ValueError("no valid landmark (all coordinates <= 0)")
-    xs, ys = pt2d[0][keep], pt2d[1][keep]
-    return int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())
 
 
 def matching_face(boxes, reference, min_iou=0.1):
