@@ -18,7 +18,8 @@ The contract every command keeps (tested for each in tests/test_contract.py):
 - exit 3: an internal error (a bug): one line with the file holding the traceback;
 - exit 130 (Ctrl-C) or 143 (SIGTERM): one line, ``interrupted`` / ``terminated``; every output is
   either complete or absent under its final name (files are written under a temporary name and
-  renamed when whole; a video cut short is deleted, never renamed over an earlier complete one).
+  renamed when whole; a video cut short is deleted, never renamed over an earlier complete one; the
+  demo's data file cut short keeps its finished frames under ``<name>.partial``, named in the line).
 """
 
 from __future__ import annotations
@@ -153,16 +154,17 @@ def run_command(name, argv=None, prog=None) -> int:
     except SystemExit as e:  # --help
         return e.code if isinstance(e.code, int) else (0 if e.code is None else EXIT_INTERNAL)
     except KeyboardInterrupt as e:
-        return _stopped(isinstance(e, Terminated))
+        return _stopped(isinstance(e, Terminated), str(e))
     except Exception as e:  # noqa: BLE001  (the one place every failure becomes a status)
         if received:  # the interrupt, turned into its own error by a library (TensorFlow's C++ does)
             return _stopped(received[0] == signal.SIGTERM)
         return _failure(e)
 
 
-def _stopped(terminated):
+def _stopped(terminated, kept=""):
+    """The interrupt's one line; ``kept``: what a command kept of its work (a partial data file)."""
     _forget_interrupt()
-    print("terminated" if terminated else "interrupted", file=sys.stderr)
+    print(("terminated" if terminated else "interrupted") + (f" ({kept})" if kept else ""), file=sys.stderr)
     return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
 
 

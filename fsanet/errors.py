@@ -62,6 +62,26 @@ class ModelSpecError(FSANetError, ValueError):
     """A model argument that names nothing loadable; the message says what was expected."""
 
 
+class UnknownModelError(ModelSpecError, KeyError):
+    """A variant or fusion name not in the table; also a ``KeyError``, which the table lookups raised
+    before (its message printed as is, not quoted as a ``KeyError``'s key would be)."""
+
+    __str__ = Exception.__str__
+
+
+class ArgumentTypeError(FSANetError, TypeError):
+    """An argument of a library function of the wrong type; the message names it and what it takes."""
+
+
+class ArgumentValueError(FSANetError, ValueError):
+    """An argument of a library function of the right type but an unusable value (a model's
+    hyperparameters, a thread count); the message names it."""
+
+
+class ThreadConfigError(FSANetError, RuntimeError):
+    """CPU thread pools asked for after TensorFlow started (it fixes them on first use)."""
+
+
 class NonFiniteModelError(FSANetError, ValueError):
     """A model whose weights or angles are NaN or infinite (a diverged training): never used, never saved."""
 

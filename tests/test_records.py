@@ -53,11 +53,13 @@ def test_each_frame_is_on_disk_when_written_and_an_unfinished_line_is_dropped(tm
     path = tmp_path / "live.jsonl"
     writer = RecordWriter(path)
     writer.write_frame(_records(0))
-    assert len(read_records(path)) == 2  # readable while the writer is still open
-    with open(path, "a") as f:
+    assert len(read_records(writer.partial)) == 2  # readable while the writer is still open
+    with open(writer.partial, "a") as f:
         f.write('{"frame":1,"time":0.04,"sou')  # a row cut by a kill
-    assert [r["frame"] for r in read_records(path)] == [0, 0]
+    assert [r["frame"] for r in read_records(writer.partial)] == [0, 0]
+    assert not path.exists()  # named only when complete
     writer.close()
+    assert not writer.partial.exists() and [r["frame"] for r in read_records(path)] == [0, 0]
 
 
 def test_bad_data_files(tmp_path):

@@ -142,6 +142,8 @@ def run(args) -> int:
                                           crop_rule=args.crop)
                 summary = run_source(source, annotator, output, show, data=data)
             except FSANetError as e:  # this input fails; the others go on
+                if data is not None and data.failed:  # not the input: the data file (a full disk)
+                    raise
                 print(f"error: {e}", file=sys.stderr)
                 status = 2
                 continue
@@ -154,10 +156,16 @@ def run(args) -> int:
                       f"{annotator.tracker.next_id} face track(s)")
             elif not all(summary["faces"]):
                 status = max(status, 1)
-    finally:
-        if data is not None:
-            data.close()
-            print(f"{data.rows} face records of {data.frames} frames written to {data.path}")
+    except BaseException as e:
+        if data is None:
+            raise
+        partial = data.abandon()  # every finished frame stays there; an earlier complete file stays too
+        if isinstance(e, KeyboardInterrupt):  # the interrupt line names it
+            raise type(e)(f"{data.rows} face records of {data.frames} finished frames kept in {partial}") from None
+        raise
+    if data is not None:
+        data.close()
+        print(f"{data.rows} face records of {data.frames} frames written to {data.path}")
     if show:
         cv2.destroyAllWindows()
     return status

@@ -84,6 +84,56 @@ class PendingOutput:
         shutil.rmtree(self._folder, ignore_errors=True)
 
 
+PARTIAL_SUFFIX = ".partial"
+
+
+class GrowingOutput:
+    """An output that grows as a run goes and must survive a kill with all it holds so far (the demo's
+    ``--data`` file). It is written unbuffered to ``partial``, ``path`` + ``.partial`` beside ``path``,
+    and ``commit`` renames it onto ``path`` when the run completes: an earlier complete file is never
+    replaced by a partial one, a run cut short leaves every finished row in ``partial``
+    (``keep_partial``), and a link at ``path`` is replaced itself, never the file behind it (as
+    every other output). A leftover ``partial`` is removed first, never written through."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.partial = self.path.with_name(self.path.name + PARTIAL_SUFFIX)
+        self.failed = False
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.partial)
+            self._file = open(self.partial, "xb", buffering=0)
+        except OSError as e:
+            raise OutputError(f"{self.partial}: cannot be written ({e.strerror or e})") from None
+
+    def write(self, data: bytes):
+        """Append ``data``; on disk when this returns."""
+        view = memoryview(data)
+        try:
+            while view:  # a regular file takes it in one write; the loop only guards short writes
+                view = view[self._file.write(view):]
+        except OSError as e:
+            self.failed = True
+            raise OutputError(f"{self.partial}: cannot be written ({e.strerror or e})") from None
+
+    def commit(self) -> Path:
+        self._file.close()
+        if self.failed:  # rows are missing: never named as complete
+            raise OutputError(f"{self.partial}: a write failed, so the file is incomplete and keeps this name")
+        try:
+            os.chmod(self.partial, _file_mode(self.path))
+            os.replace(self.partial, self.path)
+        except OSError as e:
+            raise OutputError(f"{self.path}: cannot be written ({e.strerror or e}); "
+                              f"everything is in {self.partial}") from None
+        return self.path
+
+    def keep_partial(self) -> Path:
+        self._file.close()
+        return self.partial
+
+
 @contextlib.contextmanager
 def atomic_path(path, keep_previous=None):
     """Yield the temporary path of a ``PendingOutput``: committed on success, discarded on any

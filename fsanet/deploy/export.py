@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import tempfile
 import warnings
 from pathlib import Path
@@ -41,7 +42,7 @@ import numpy as np
 import fsanet
 from fsanet.core.outputs import atomic_path
 from fsanet.core.quiet import native_stderr_captured
-from fsanet.errors import ExportError
+from fsanet.errors import ArgumentTypeError, ExportError
 from fsanet.model.variants import IMAGE_SIZE
 
 FORMATS = ("savedmodel", "litert", "onnx")
@@ -78,6 +79,11 @@ def export(model, path, format, metadata=None, int8=None) -> Path:
     (``fsanet.data.calibration.representative_crops``) on which to calibrate int8 weights and
     activations; input and output stay float32. The file appears whole or not at all.
     """
+    import keras  # imported when needed
+    if not isinstance(model, keras.Model):
+        raise ArgumentTypeError(f"export takes a Keras model or a model spec, got {type(model).__name__}")
+    if not isinstance(path, (str, os.PathLike)):
+        raise ArgumentTypeError(f"export writes to a path, got {type(path).__name__}")
     if format not in FORMATS:
         raise ExportError(f"unknown export format {format!r}; known: {', '.join(FORMATS)}")
     check_replaceable(path, format)

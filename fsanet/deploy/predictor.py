@@ -13,7 +13,8 @@ import numpy as np
 from fsanet.core.images import face_crops
 from fsanet.core.pose import ANGLES
 from fsanet.deploy.backends import select_runner
-from fsanet.errors import ExportError
+from fsanet.deploy.runners import ExportedModel
+from fsanet.errors import ArgumentTypeError, ExportError
 from fsanet.model.models import FSANet, SSRNetMD
 
 
@@ -42,6 +43,9 @@ class PosePredictor:
     """
 
     def __init__(self, model, normalize=False, backend=None, value_range=None):
+        if not isinstance(model, (keras.Model, ExportedModel)):
+            raise ArgumentTypeError(f"PosePredictor takes a model, got {type(model).__name__} {model!r:.60}; for a "
+                                    "model spec use PosePredictor(fsanet.resolve_model(spec, exported=True))")
         self.model = model
         self.normalize, self.value_range = normalize, value_range
         self.image_size = model.input_shape[1]

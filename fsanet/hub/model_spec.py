@@ -12,6 +12,7 @@ Where only inference is needed (``exported=True``: the demo, evaluation) it may 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import zipfile
 from pathlib import Path
@@ -20,7 +21,7 @@ from fsanet.core.protocols import DEFAULT_PROTOCOL, get_protocol
 from fsanet.data.calibration import representative_crops
 from fsanet.deploy.export import export
 from fsanet.deploy.runners import ExportedModel, file_backend
-from fsanet.errors import ModelSpecError
+from fsanet.errors import ArgumentTypeError, ModelSpecError
 from fsanet.hub.pretrained import find_checkpoint, load_pretrained, sha256_of
 from fsanet.hub.weights import identify_variant, load_authors_weights, read_weight_file
 from fsanet.model.models import build_fusion, build_variant
@@ -41,7 +42,16 @@ class ModelSpec:
 
 def parse_spec(spec) -> ModelSpec:
     """The spec grammar, in one place."""
+    if not isinstance(spec, (str, os.PathLike)):
+        raise ArgumentTypeError(f"a model spec is a string or path (a released name, fusion:a,b, a file), got "
+                                f"{type(spec).__name__}")
     text = os.fspath(spec)
+    kind, colon, _ = text.partition(":")
+    if (colon and len(kind) > 1 and kind.isidentifier() and text.startswith(kind + ":") and kind + ":" != FUSION_PREFIX
+            and not os.path.exists(text)):  # a mistyped kind, not a Windows drive or a file with a colon
+        close = difflib.get_close_matches(kind + ":", [FUSION_PREFIX], cutoff=0.6)
+        raise ModelSpecError(f"{text}: {kind} is not a model kind; "
+                             + (f"did you mean {close[0]}?" if close else f"the only kind is {FUSION_PREFIX}a,b,c"))
     if text.startswith(FUSION_PREFIX):
         members = tuple(parse_spec(p) for p in text[len(FUSION_PREFIX):].split(",") if p)
         if len(members) < 2:
@@ -91,9 +101,14 @@ def resolve_model(spec, protocol=DEFAULT_PROTOCOL, exported: bool = False):
             raise ModelSpecError(f"{parsed.text}: an exported model runs inference only; this needs a "
                                  "Keras model (a released name, .keras or .h5)")
         return ExportedModel(parsed.text)
-    raise ModelSpecError(f"{parsed.text}: not a model: give a released name ({', '.join(sorted(ALIASES))}, "
-                         f"{', '.join(sorted(FUSIONS))}), a .keras or .h5 file"
-                         + (", or an exported .onnx / .tflite / SavedModel folder" if exported else ""))
+    raise not_a_model(parsed.text, exported)
+
+
+def not_a_model(text, exported=False) -> ModelSpecError:
+    """The refusal of a spec that names nothing loadable."""
+    return ModelSpecError(f"{text}: not a model: give a released name ({', '.join(sorted(ALIASES))}, "
+                          f"{', '.join(sorted(FUSIONS))}), a .keras or .h5 file"
+                          + (", or an exported .onnx / .tflite / SavedModel folder" if exported else ""))
 
 
 def source_metadata(spec, protocol=DEFAULT_PROTOCOL) -> dict:
@@ -111,6 +126,10 @@ def source_metadata(spec, protocol=DEFAULT_PROTOCOL) -> dict:
         members = [source_metadata(m, protocol) for m in parsed.members]
         return {"variant": parsed.text, "protocol": protocol,
                 "weights_sha256": ",".join(m["weights_sha256"] for m in members)}
+    if parsed.kind == "unknown":
+        raise not_a_model(parsed.text)
+    if not os.path.isfile(parsed.text):
+        raise ModelSpecError(f"{parsed.text}: model file not found")
     return {"variant": Path(parsed.text).stem, "protocol": "", "weights_sha256": sha256_of(parsed.text)}
 
 
@@ -119,7 +138,7 @@ def export_model(model, path, format, metadata=None, int8=None, protocol=DEFAULT
     then names its source (``source_metadata``). ``int8``: ``"synthetic"``, a folder of face crops or
     an array (``fsanet.data.calibration.representative_crops``)."""
     if isinstance(model, (str, os.PathLike)):
-        metadata = dict(source_metadata(model, protocol), **(metadata or {}))
-        model = resolve_model(model, protocol)
+        spec, model = model, resolve_model(model, protocol)
+        metadata = dict(source_metadata(spec, protocol), **(metadata or {}))
     crops = None if int8 is None else representative_crops(int8)
     return export(model, path, format, metadata=metadata, int8=crops)

@@ -100,6 +100,9 @@ def _download(url: str, target: Path, checkpoint: Checkpoint, progress: bool) ->
                               f"{checkpoint.sha256} for {checkpoint.protocol}/{checkpoint.variant}")
     except OSError as e:
         raise WeightsUnavailableError(f"downloading {url}: {e} (no network? set {MIRROR_ENV} to a local copy)") from None
+    except ValueError as e:  # urllib's word for a malformed URL ("unknown url type", "Invalid IPv6 URL")
+        raise WeightsUnavailableError(f"{url}: not a usable URL ({e}); {MIRROR_ENV} or mirror= is a folder or "
+                                      "an http(s):// or file:// address") from None
     return target
 
 
@@ -123,7 +126,7 @@ def fetch(variant: str, protocol=DEFAULT_PROTOCOL, mirror=None, cache_dir=None,
 
 def load_pretrained(name: str = "fusion", protocol=DEFAULT_PROTOCOL, **fetch_kwargs):
     """A model (variant or fusion, by name or alias) with the authors' released weights."""
-    if name in FUSIONS:
+    if isinstance(name, str) and name in FUSIONS:
         members = [load_pretrained(v.name, protocol, **fetch_kwargs) for v in fusion_members(name)]
         return build_fusion(members, name=name)
     model = build_variant(name)

@@ -11,9 +11,10 @@ import os
 import re
 
 import h5py
+import keras
 import numpy as np
 
-from fsanet.errors import WeightFileError
+from fsanet.errors import ArgumentTypeError, WeightFileError
 from fsanet.model.models import block_name, stage_name
 from fsanet.model.variants import fsanet_variant_name, get_variant
 
@@ -145,10 +146,21 @@ def load_authors_weights(model, path):
     Raises WeightFileError (naming the file) when the file is missing, not HDF5, not an FSA-Net
     checkpoint, of another variant than the model, holds NaN/Inf, or does not fit tensor for tensor.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise ArgumentTypeError(f"load_authors_weights takes the path of an .h5 file, got {type(path).__name__}")
     path = os.fspath(path)
+    if not isinstance(model, keras.Model):
+        raise ArgumentTypeError(f"load_authors_weights fills a Keras model (fsanet.build_model), got {type(model).__name__}")
     tensors = read_weight_file(path)
     file_variant = identify_variant(tensors, path)
     model_variant = getattr(model, "variant_name", None)
+    if model_variant is None and not any(hasattr(layer, "variant_name") for layer in model.layers):
+        raise ArgumentTypeError(f"{model.name!r} is not an FSA-Net or SSR-Net-MD model (fsanet.build_model)")
+    if model_variant is None:
+        raise WeightFileError(
+            f"{path}: holds the weights of one variant ({get_variant(file_variant).alias!r}), but {model.name!r} is "
+            "a fusion of several: load each member's file (fsanet.resolve_model('fusion:a.h5,b.h5,c.h5')) or "
+            "the released fusion (fsanet.load_pretrained('fusion'))")
     if model_variant != file_variant:
         raise WeightFileError(
             f"{path}: holds weights of variant {file_variant!r} (alias "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from fsanet.errors import ArgumentTypeError
 from fsanet.model.models import FIRST_CONVS, FSANet, SSRNetMD, backbone_blocks, build_fusion
 
 
@@ -22,7 +23,7 @@ def fold_batch_norm(model) -> keras.Model:
     if not isinstance(model, (FSANet, SSRNetMD)):
         members = [layer for layer in model.layers if isinstance(layer, (FSANet, SSRNetMD))]
         if not members:
-            raise TypeError(f"fold_batch_norm expects an FSA-Net, SSR-Net-MD or fusion model, "
+            raise ArgumentTypeError(f"fold_batch_norm expects an FSA-Net, SSR-Net-MD or fusion model, "
                             f"got {type(model).__name__}")
         return build_fusion([fold_batch_norm(m) for m in members], name=model.name)
     config = dict(model.get_config(), batch_norm=False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import keras
 
+from fsanet.errors import ArgumentTypeError, ArgumentValueError
 from fsanet.model import layers as fl
 from fsanet.model.variants import (AGGREGATIONS, FUSIONS, SCORINGS, Variant, fsanet_variant_name, fusion_members,
                                    get_variant)
@@ -97,6 +98,17 @@ def stage_product(x, s, stage, pool_streams=False):
     return keras.layers.Multiply(name=stage_name(stage, "product"))([s, x])
 
 
+def _check_counts(stage_num, **counts):
+    """Hyperparameters that are counts, refused here with our error rather than deep inside Keras."""
+    if not isinstance(stage_num, (list, tuple)) or not stage_num:
+        raise ArgumentTypeError(f"stage_num must be a list of bin counts, got {stage_num!r}")
+    for name, value in [*counts.items(), *(("stage_num", n) for n in stage_num)]:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ArgumentTypeError(f"{name} must be an int, got {value!r}")
+        if value < 1:
+            raise ArgumentValueError(f"{name} must be positive, got {value}")
+
+
 def _serialisable(config):
     return {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
 
@@ -121,12 +133,14 @@ class FSANet(keras.Model):
                  dim_capsule=Variant.dim_capsule, routings=Variant.routings,
                  num_primcaps=Variant.num_primcaps, m_dim=Variant.m_dim, stage_num=Variant.stage_num,
                  lambda_d=Variant.lambda_d, image_size=Variant.image_size, batch_norm=True, **kwargs):
+        _check_counts(stage_num, num_capsule=num_capsule, dim_capsule=dim_capsule, routings=routings,
+                      num_primcaps=num_primcaps, m_dim=m_dim, image_size=image_size)
         if scoring not in SCORINGS:
-            raise ValueError(f"scoring must be one of {SCORINGS}, got {scoring!r}")
+            raise ArgumentValueError(f"scoring must be one of {SCORINGS}, got {scoring!r}")
         if aggregation not in AGGREGATIONS:
-            raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
+            raise ArgumentValueError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
         if len(stage_num) != num_capsule:
-            raise ValueError("one capsule feeds each stage: len(stage_num) must equal num_capsule")
+            raise ArgumentValueError("one capsule feeds each stage: len(stage_num) must equal num_capsule")
 
         image = keras.Input((image_size, image_size, 3), name="image")
         taps = two_streams(image, batch_norm)
@@ -141,14 +155,14 @@ class FSANet(keras.Model):
 
         if scoring == "uniform":
             if num_primcaps != num_pixels:
-                raise ValueError(f"without fine-grained mapping every pixel is a capsule: "
+                raise ArgumentValueError(f"without fine-grained mapping every pixel is a capsule: "
                                  f"num_primcaps must be {num_pixels}, got {num_primcaps}")
             primcaps = keras.layers.Concatenate(axis=1, name="primary_capsules")(
                 [keras.layers.Reshape((h * w, c), name=stage_name(k, "pixels"))(u)
                  for k, u in enumerate(maps, start=1)])
         else:
             if num_primcaps % len(maps):
-                raise ValueError(f"num_primcaps must be a multiple of {len(maps)}, got {num_primcaps}")
+                raise ArgumentValueError(f"num_primcaps must be a multiple of {len(maps)}, got {num_primcaps}")
             if scoring == "conv":
                 conv = keras.layers.Conv2D(1, 1, activation="sigmoid", name="scoring")
                 scores = [keras.layers.Reshape((h * w,), name=stage_name(k, "scores"))(conv(u))
@@ -209,6 +223,7 @@ class SSRNetMD(keras.Model):
 
     def __init__(self, stage_num=Variant.stage_num, lambda_d=Variant.lambda_d,
                  image_size=Variant.image_size, num_classes=3, batch_norm=True, **kwargs):
+        _check_counts(stage_num, image_size=image_size, num_classes=num_classes)
         image = keras.Input((image_size, image_size, 3), name="image")
         taps = two_streams(image, batch_norm)
         deltas, shifts, probs = [], [], []
@@ -243,13 +258,17 @@ class SSRNetMD(keras.Model):
 
 def build_variant(variant) -> keras.Model:
     """A freshly initialised model for one variant (a ``Variant`` record, name or alias)."""
-    variant = get_variant(variant) if isinstance(variant, str) else variant
+    variant = get_variant(variant) if not isinstance(variant, Variant) else variant
     cls = SSRNetMD if variant.family == "ssrnet_md" else FSANet
     return cls(name=variant.alias, **variant.model_kwargs())
 
 
 def build_fusion(members, name="fusion") -> keras.Model:
     """One Keras model averaging its members' predictions: one call, one graph."""
+    members = list(members) if isinstance(members, (list, tuple)) else None
+    if not members or not all(isinstance(m, keras.Model) for m in members):
+        raise ArgumentTypeError("build_fusion takes a list of Keras models (for model specs use "
+                                "fsanet.resolve_model('fusion:a,b,c'))")
     image_size = members[0].input_shape[1]
     image = keras.Input((image_size, image_size, 3), name="image")
     pose = keras.layers.Average(name="average")([m(image) for m in members])
@@ -258,6 +277,6 @@ def build_fusion(members, name="fusion") -> keras.Model:
 
 def build_model(name: str) -> keras.Model:
     """Factory: a variant (checkpoint name or alias) or a fusion name, freshly initialised."""
-    if name in FUSIONS:
+    if isinstance(name, str) and name in FUSIONS:
         return build_fusion([build_variant(v) for v in fusion_members(name)], name=name)
     return build_variant(name)

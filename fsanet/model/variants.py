@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 
+from fsanet.errors import ArgumentTypeError, ArgumentValueError, UnknownModelError
+
 SCORINGS = ("conv", "variance", "uniform")
 """Scoring functions of paper §3.3: learned 1x1 conv, channel variance, none (uniform, "w/o")."""
 
 AGGREGATIONS = ("capsule", "netvlad", "metric")
 """Feature aggregation of paper §3.5: capsule routing, NetVLAD, two learned projections."""
+
+FAMILIES = ("fsanet", "ssrnet_md")
+"""The two network families: FSA-Net and the paper's SSR-Net-MD baseline."""
 
 IMAGE_SIZE = 64
 """Side of the square BGR face crop every network takes (SPEC §5)."""
@@ -28,7 +33,7 @@ class Variant:
 
     name: str
     alias: str
-    family: str  # "fsanet" or "ssrnet_md"
+    family: str  # one of FAMILIES
     scoring: str | None = None
     aggregation: str | None = None
     num_capsule: int = 3
@@ -39,6 +44,13 @@ class Variant:
     stage_num: tuple = (3, 3, 3)
     lambda_d: float = 1.0
     image_size: int = IMAGE_SIZE
+
+    def __post_init__(self):
+        if self.family not in FAMILIES:
+            raise ArgumentValueError(f"unknown model family {self.family!r}; known: {', '.join(FAMILIES)}")
+        if self.family == "fsanet" and (self.scoring not in SCORINGS or self.aggregation not in AGGREGATIONS):
+            raise ArgumentValueError(f"an FSA-Net variant needs a scoring ({', '.join(SCORINGS)}) and an aggregation "
+                                     f"({', '.join(AGGREGATIONS)}), got {self.scoring!r} and {self.aggregation!r}")
 
     def model_kwargs(self) -> dict:
         """Constructor arguments of the Keras model class that builds this variant."""
@@ -89,15 +101,17 @@ FUSIONS["capsule_fusion"] = FUSIONS["fusion"]
 
 def get_variant(name: str) -> Variant:
     """Look a variant up by checkpoint name or alias."""
+    if not isinstance(name, str):
+        raise ArgumentTypeError(f"a variant is named by a string (checkpoint name or alias), got {type(name).__name__}")
     key = ALIASES.get(name, name)
     if key not in VARIANTS:
         known = ", ".join(sorted(ALIASES)) + "; fusions: " + ", ".join(sorted(FUSIONS))
-        raise KeyError(f"unknown FSA-Net variant {name!r}; known aliases: {known}")
+        raise UnknownModelError(f"unknown FSA-Net variant {name!r}; known aliases: {known}")
     return VARIANTS[key]
 
 
 def fusion_members(name: str) -> tuple:
     """Member variants of a fusion, as Variant records."""
-    if name not in FUSIONS:
-        raise KeyError(f"unknown fusion {name!r}; known: {', '.join(sorted(FUSIONS))}")
+    if not isinstance(name, str) or name not in FUSIONS:
+        raise UnknownModelError(f"unknown fusion {name!r}; known: {', '.join(sorted(FUSIONS))}")
     return tuple(get_variant(m) for m in FUSIONS[name])

@@ -8,8 +8,10 @@ detection's for a carried box), yaw / pitch / roll in degrees, the 3x3 rotation 
 (their standard deviation per angle: where they disagree the estimate is less certain) and the
 smoothed angles (the raw ones stay next to them).
 
-Rows are appended as each frame finishes, all rows of a frame in one write of an unbuffered file,
-so a run that is interrupted, even killed, leaves every finished frame in a file that parses.
+Rows are appended as each frame finishes, all rows of a frame in one write of an unbuffered file
+named ``<data file>.partial``, renamed to the data file when the run completes
+(``fsanet.core.outputs.GrowingOutput``): a run that is interrupted, even killed, leaves every
+finished frame in the ``.partial`` file, which parses, and never replaces an earlier complete file.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fsanet.core.outputs import PARTIAL_SUFFIX, GrowingOutput
 from fsanet.core.pose import ANGLES, rotation_from_pose
 from fsanet.errors import RecordError
 
@@ -77,7 +80,7 @@ class RecordWriter:
     """Appends the records of each finished frame to a .csv or .jsonl file (its suffix decides).
 
     ``spread`` / ``smoothed``: whether the CSV has those columns (JSON lines carry what each record
-    has). The file is created (replaced) when the writer opens.
+    has). Rows go to ``partial`` until ``close`` names the file (see the module docstring).
     """
 
     def __init__(self, path, spread=True, smoothed=False):
@@ -86,24 +89,16 @@ class RecordWriter:
         if self.format not in DATA_SUFFIXES:
             raise RecordError(f"{self.path}: the data file must end in .csv or .jsonl")
         self.columns = columns(spread, smoothed)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "wb", buffering=0)
-        except OSError as e:
-            raise RecordError(f"{self.path}: cannot write the data file ({e.strerror})") from None
+        self._output = GrowingOutput(self.path)
+        self.partial = self._output.partial
         if self.format == ".csv":
-            self._write(self._csv_lines([self.columns]))
+            self._output.write(self._csv_lines([self.columns]).encode())
         self.frames = self.rows = 0
 
     def _csv_lines(self, rows) -> str:
         text = io.StringIO()
         csv.writer(text, lineterminator="\n").writerows(rows)
         return text.getvalue()
-
-    def _write(self, text):
-        data = memoryview(text.encode())
-        while data:  # a regular file takes it in one write; the loop only guards short writes
-            data = data[self._file.write(data):]
 
     def write_frame(self, records):
         """The records of one finished frame (possibly none), on disk when this returns."""
@@ -114,39 +109,85 @@ class RecordWriter:
                                     for r in flat])
         else:
             text = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows)
-        self._write(text)
+        self._output.write(text.encode())
         self.frames += 1
         self.rows += len(rows)
 
+    @property
+    def failed(self) -> bool:
+        """Whether a write failed (a full disk): the file misses rows and is never completed."""
+        return self._output.failed
+
     def close(self):
-        self._file.close()
+        """The run is complete: the file takes its name."""
+        self._output.commit()
+
+    def abandon(self) -> Path:
+        """The run was cut short: the file keeps its ``.partial`` name (returned), every finished
+        frame in it, and an earlier complete file under the final name stays."""
+        return self._output.keep_partial()
 
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.close()
+    def __exit__(self, exc_type, *exc):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abandon()
 
 
 def read_records(path) -> list:
-    """The rows of a .csv or .jsonl data file as dicts with the CSV's column names (numbers as
-    numbers, missing values as None). A last line without its newline (a run killed while
-    writing it) is an unfinished row and is left out."""
+    """The rows of a .csv or .jsonl data file (also one left as ``.partial`` by a run cut short) as
+    dicts with the CSV's column names (numbers as numbers, missing values as None). A last line
+    without its newline (a run killed while writing it) is an unfinished row and is left out. A file
+    that is not one the demo wrote (another encoding, missing columns, text where numbers belong)
+    raises ``RecordError`` naming it and the first row that is wrong."""
     path = Path(path)
-    if path.suffix.lower() not in DATA_SUFFIXES:
+    suffix = Path(path.name.removesuffix(PARTIAL_SUFFIX)).suffix.lower()
+    if suffix not in DATA_SUFFIXES:
         raise RecordError(f"{path}: a data file ends in .csv or .jsonl")
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")
     except OSError as e:
         raise RecordError(f"{path}: cannot read the data file ({e.strerror})") from None
+    except UnicodeDecodeError as e:
+        raise RecordError(f"{path}: not a head-pose data file (not UTF-8 text: byte {e.start})") from None
     lines = text.split("\n")[:-1]  # the part after the last newline is unfinished (or empty)
     try:
-        if path.suffix.lower() == ".jsonl":
-            return [_flat(json.loads(line)) for line in lines if line.strip()]
-        reader = csv.DictReader(lines)
-        return [{k: _number(k, v) for k, v in row.items()} for row in reader]
-    except (ValueError, KeyError, TypeError) as e:
+        if suffix == ".jsonl":
+            rows = [_flat(json.loads(line)) for line in lines if line.strip()]
+        else:
+            reader = csv.DictReader(lines)
+            rows = [{k: _number(k, v) for k, v in row.items()} for row in reader]
+            missing = [c for c in REQUIRED if c not in (reader.fieldnames or ())]
+            if missing:
+                raise ValueError(f"no column {', '.join(missing)}")
+    except (ValueError, KeyError, TypeError, AttributeError, csv.Error) as e:
         raise RecordError(f"{path}: not a head-pose data file ({e})") from None
+    for number, row in enumerate(rows, start=1):
+        problem = _wrong(row)
+        if problem:
+            raise RecordError(f"{path}: not a head-pose data file (record {number}: {problem})")
+    return rows
+
+
+REQUIRED = ("frame", "time", "track", *ANGLES)
+"""The columns every record has (what ``fsanet plot`` draws)."""
+
+
+def _wrong(row) -> str | None:
+    """What is wrong with a read record, None if nothing."""
+    missing = [c for c in REQUIRED if c not in row]
+    if missing:
+        return f"no {', '.join(missing)}"
+    for column, value in row.items():
+        whole = column in ("frame", "track")
+        if column in REQUIRED + SPREAD + SMOOTHED and not (
+                isinstance(value, int if whole else (int, float)) and not isinstance(value, bool)
+                or value is None and column not in ("frame", "track", *ANGLES)):
+            return f"{column} is {value!r}, not {'a whole number' if whole else 'a number'}"
+    return None
 
 
 def _number(column, value):

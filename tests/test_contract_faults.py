@@ -1,0 +1,180 @@
+"""The contract under faults and foreign files (issue 20): the Python API raises our errors; the data
+file is never replaced by a partial one; files that are not ours, malformed data files, configs at
+the edges and full disks each get one line naming the file and exit 2."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from conftest import OFFICIAL, SHARED
+
+import fsanet
+from fsanet.cli import run_command
+from fsanet.errors import FSANetError
+from fsanet.video.records import FaceRecord, RecordWriter, read_records
+
+PORTRAIT = SHARED / "data" / "images" / "portrait_750x375.jpg"
+H5 = OFFICIAL / "300W_LP_models" / "fsanet_capsule_3_16_2_21_5" / "fsanet_capsule_3_16_2_21_5.h5"
+
+
+# ---------------------------------------------------------------- the Python API
+
+def _api_cases(tmp_path):
+    """Public callable -> calls with a wrong type or an unknown name, each (args, kwargs)."""
+    return {
+        "get_variant": [(("capsul",), {}), ((123,), {}), ((["capsule"],), {})],
+        "build_model": [(("capsul",), {}), ((123,), {}), ((["capsule"],), {})],
+        "build_variant": [(("capsul",), {}), ((123,), {})],
+        "build_fusion": [(("fusion",), {}), (([],), {}), ((["capsule", "var_capsule"],), {})],
+        "FSANet": [((), {"scoring": "learned"}), ((), {"num_capsule": "3"}), ((), {"stage_num": 3})],
+        "SSRNetMD": [((), {"stage_num": "333"}), ((), {"image_size": -64})],
+        "Variant": [(("x", "x", "resnet"), {}), (("x", "x", "fsanet"), {"scoring": "learned"})],
+        "load_authors_weights": [(("capsule", H5), {}), ((None, 123), {})],
+        "fetch": [(("capsul",), {}), ((123,), {}), (("capsule",), {"protocol": "AFLW"}),
+                  (("capsule",), {"mirror": "http://[not-a-host/weights"})],
+        "load_pretrained": [(("capsul",), {}), ((123,), {}), ((["fusion"],), {})],
+        "PosePredictor": [(("capsule",), {}), ((None,), {})],
+        "configure_cpu_threads": [(("2",), {}), ((-1,), {})],
+        "resolve_model": [(("capsul",), {}), ((123,), {}), (("fusoin:a.h5,b.h5",), {}),
+                          ((str(tmp_path / "missing.keras"),), {})],
+        "export": [(("capsul", tmp_path / "x.onnx", "onnx"), {}), ((123, tmp_path / "x.onnx", "onnx"), {})],
+    }
+
+
+def test_every_public_function_raises_our_errors(tmp_path):
+    """Issue 20: PosePredictor("capsule") raised AttributeError, load_pretrained("capsul") KeyError,
+    export("capsul", ...) FileNotFoundError; a library user catches fsanet.FSANetError."""
+    cases = _api_cases(tmp_path)
+    callables = {name for name in fsanet.__all__ if callable(getattr(fsanet, name))
+                 and not (isinstance(getattr(fsanet, name), type) and issubclass(getattr(fsanet, name), BaseException))}
+    assert callables == set(cases)  # a new public function is not done until it is listed here
+    for name, calls in cases.items():
+        for args, kwargs in calls:
+            with pytest.raises(FSANetError) as caught:
+                getattr(fsanet, name)(*args, **kwargs)
+            assert "\n" not in str(caught.value), (name, args, kwargs)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_api_errors_are_also_the_builtin_kinds_callers_catch():
+    """Code written against 1.2 catches KeyError for an unknown variant, ValueError for a bad
+    hyperparameter, TypeError for a wrong type: it keeps working."""
+    with pytest.raises(KeyError, match="unknown FSA-Net variant 'capsul'"):
+        fsanet.get_variant("capsul")
+    with pytest.raises(ValueError, match="scoring must be one of"):
+        fsanet.FSANet(scoring="learned")
+    with pytest.raises(TypeError, match="PosePredictor takes a model"):
+        fsanet.PosePredictor("capsule")
+    with pytest.raises(TypeError, match="build_fusion takes a list of Keras models"):
+        fsanet.build_fusion(["capsule", "var_capsule"])
+    try:
+        fsanet.get_variant("capsul")
+    except KeyError as e:
+        assert str(e).startswith("unknown FSA-Net variant")  # not quoted like a key
+
+
+def test_mistyped_model_kind_is_named_with_a_suggestion():
+    with pytest.raises(fsanet.errors.ModelSpecError, match="fusoin is not a model kind; did you mean fusion:"):
+        fsanet.resolve_model("fusoin:a.h5,b.h5")
+    with pytest.raises(fsanet.errors.ModelSpecError, match="onnx is not a model kind; the only kind is fusion:"):
+        fsanet.resolve_model("onnx:model.onnx")
+
+
+def test_one_variants_weights_into_a_fusion_says_how_to_load_one():
+    """It said "but the model is None"."""
+    fusion = fsanet.build_model("fusion")
+    with pytest.raises(fsanet.WeightFileError, match=r"'fusion' is a fusion of several: load each member's file "
+                       r"\(fsanet.resolve_model\('fusion:a.h5,b.h5,c.h5'\)\)"):
+        fsanet.load_authors_weights(fusion, H5)
+
+
+def test_malformed_mirror_url_is_one_line(capsys, monkeypatch, tmp_path):
+    """A malformed FSANET_WEIGHTS_MIRROR URL was an internal error (exit 3)."""
+    monkeypatch.setenv("FSANET_WEIGHTS_MIRROR", "http://[not-a-host/weights")
+    monkeypatch.setenv("FSANET_CACHE_DIR", str(tmp_path / "cache"))
+    assert run_command("export", ["capsule", "--format", "onnx", "--output", str(tmp_path / "x.onnx")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not a usable URL" in err and "FSANET_WEIGHTS_MIRROR" in err, err
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def _one_line(err):
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+# ---------------------------------------------------------------- the --data file
+
+DEMO = ["--no-video", "--model", "capsule", "--backend", "keras", "--no-display", "--detector", "mtcnn_cascade"]
+
+
+def test_interrupted_data_file_keeps_its_frames_beside_an_earlier_complete_one(tmp_path, monkeypatch, capsys):
+    """Issue 20: a Ctrl-C over an earlier complete data file replaced it with the partial rows."""
+    data = tmp_path / "run.csv"
+    data.write_text("an earlier complete file\n")
+
+    def three_frames_then_ctrl_c(source, annotator, output, show=False, report=print, data=None):
+        for frame in range(3):
+            data.write_frame([FaceRecord(frame, frame / 25, "clip", 0, (1, 2, 3, 4), True, 0.9, (1.0, 2.0, 3.0))])
+        raise KeyboardInterrupt
+    monkeypatch.setattr("fsanet.video.pipeline.run_source", three_frames_then_ctrl_c)
+    assert run_command("demo", [str(PORTRAIT), "--data", str(data), *DEMO]) == 130
+    partial = tmp_path / "run.csv.partial"
+    assert _one_line(capsys.readouterr().err) == f"interrupted (3 face records of 3 finished frames kept in {partial})"
+    assert data.read_text() == "an earlier complete file\n"
+    assert [r["frame"] for r in read_records(partial)] == [0, 1, 2]
+
+
+def test_data_file_through_a_link_replaces_the_link_not_the_users_file(tmp_path, capsys):
+    """Issue 20: a --data path that is a symlink overwrote the file behind it; every other output
+    replaces the link itself."""
+    users = tmp_path / "notes.csv"
+    users.write_text("the user's own file\n")
+    link = tmp_path / "run.csv"
+    link.symlink_to(users)
+    assert run_command("demo", [str(PORTRAIT), "--data", str(link), *DEMO]) == 0
+    assert users.read_text() == "the user's own file\n"
+    assert not link.is_symlink() and len(read_records(link)) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.csv", "run.csv"]
+
+
+def test_a_failed_data_write_is_never_named_complete(tmp_path, monkeypatch):
+    writer = RecordWriter(tmp_path / "run.jsonl")
+    writer.write_frame([])
+    monkeypatch.setattr(writer._output, "_file", open(os.devnull, "rb", buffering=0))  # every write fails
+    with pytest.raises(fsanet.errors.OutputError, match=r"run.jsonl.partial: cannot be written"):
+        writer.write_frame([FaceRecord(0, 0.0, "clip", 0, (1, 2, 3, 4), True, 0.9, (1.0, 2.0, 3.0))])
+    with pytest.raises(fsanet.errors.OutputError, match="a write failed, so the file is incomplete"):
+        writer.close()
+    assert not (tmp_path / "run.jsonl").exists()
+
+
+# ---------------------------------------------------------------- malformed data files
+
+_GOOD_ROW = {"frame": 0, "time": 0.0, "source": "clip", "track": 0, "box": [1, 2, 3, 4], "detected": True,
+             "confidence": 0.9, "yaw": 1.0, "pitch": 2.0, "roll": 3.0, "rotation": np.eye(3).tolist()}
+MALFORMED = {
+    "no_columns.csv": b"a,b,c\n1,2,3\n",
+    "text_in_numbers.csv": b"frame,time,track,yaw,pitch,roll\n0,0.0,0,left,2.0,3.0\n",
+    "short_rows.csv": b"frame,time,track,yaw,pitch,roll\n0,0.0\n",
+    "latin1.csv": "frame,time,source,track,yaw,pitch,roll\n0,0.0,caf\u00e9,0,1.0,2.0,3.0\n".encode("latin-1"),
+    "random.csv": bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8)),
+    "random.jsonl": bytes(np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8)),
+    "mixed_tracks.jsonl": (json.dumps(_GOOD_ROW) + "\n" + json.dumps(dict(_GOOD_ROW, track="1")) + "\n").encode(),
+    "text_angle.jsonl": (json.dumps(dict(_GOOD_ROW, yaw="12")) + "\n").encode(),
+    "no_angles.jsonl": (json.dumps({k: v for k, v in _GOOD_ROW.items() if k != "roll"}) + "\n").encode(),
+    "not_records.jsonl": b"[1, 2, 3]\n7\n",
+}
+
+
+@pytest.mark.parametrize("name", MALFORMED)
+def test_plot_on_a_malformed_data_file_is_one_line_and_status_2(name, tmp_path, capsys):
+    """Issue 20: missing columns, text in numbers, mixed track types, Latin-1 or random bytes were
+    internal errors."""
+    data = tmp_path / name
+    data.write_bytes(MALFORMED[name])
+    assert run_command("plot", [str(data)]) == 2
+    assert _one_line(capsys.readouterr().err).startswith(f"error: {data}: not a head-pose data file (")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
