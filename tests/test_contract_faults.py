@@ -178,3 +178,25 @@ def test_plot_on_a_malformed_data_file_is_one_line_and_status_2(name, tmp_path, 
     assert run_command("plot", [str(data)]) == 2
     assert _one_line(capsys.readouterr().err).startswith(f"error: {data}: not a head-pose data file (")
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+def test_npz_whose_header_claims_an_impossible_shape_is_named(tmp_path, capsys):
+    """Issue 20: reported as "not enough memory" without the file's name."""
+    import io
+    import zipfile
+
+    from fsanet.data.npz import write_pose_npz
+    path = tmp_path / "forged.npz"
+    write_pose_npz(path, np.zeros((2, 64, 64, 3), np.uint8), np.zeros((2, 3)))
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False,
+                                                  "shape": (10 ** 12, 64, 64, 3)})
+    members["image.npy"] = header.getvalue() + members["image.npy"][header.tell():]
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    assert run_command("test", ["--models", "capsule", "--test", str(path)]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith(f"error: {path}: 'image' claims shape (1000000000000, 64, 64, 3)") and "damaged" in line

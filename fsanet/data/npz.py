@@ -25,6 +25,7 @@ def load_pose_npz(path):
         raise DatasetError(f"{path}: dataset file not found")
     if not zipfile.is_zipfile(path):
         raise DatasetError(f"{path}: not a readable npz file (not a zip archive)")
+    _check_headers(path)
     try:
         with np.load(path, allow_pickle=False) as npz:
             files = set(npz.files)
@@ -49,6 +50,32 @@ def load_pose_npz(path):
     if bad.size:
         raise DatasetError(f"{path}: {bad.size} pose label(s) are NaN or infinite (first at index {bad[0]})")
     return images, poses.astype(np.float32)
+
+
+def _check_headers(path):
+    """Refuse an array whose header claims more bytes than its zip entry holds (a damaged or forged
+    file), before NumPy allocates what the header claims."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                with archive.open(info) as member:
+                    version = np.lib.format.read_magic(member)
+                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                                   else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = read_header(member)
+                    header = member.tell()
+                if dtype.hasobject:
+                    continue  # refused by np.load (no pickle)
+                claimed = int(np.prod(shape, dtype=object)) * dtype.itemsize
+                if claimed > info.file_size - header:
+                    raise DatasetError(f"{path}: {info.filename[:-4]!r} claims shape {shape} ({claimed} bytes) but "
+                                       f"holds {info.file_size - header} bytes: a damaged file")
+    except DatasetError:
+        raise
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+        raise DatasetError(f"{path}: not a readable npz file ({' '.join(str(e).split())})") from None
 
 
 def within_range(poses, limit=VALUE_RANGE):
@@ -81,6 +108,7 @@ def load_sample_names(paths, angle_filter=True):
     """The ``name`` of every sample of the npz files, in ``load_pose_sets`` order (same filter)."""
     names = []
     for path in paths:
+        _check_headers(path)
         with np.load(os.fspath(path), allow_pickle=False) as npz:
             if "name" not in npz.files:
                 raise DatasetError(f"{path}: has no 'name' key (sample names); prepare it again with "
