@@ -110,6 +110,8 @@ class RecordError(FSANetError):
     """A data file that cannot be written or read; the message names it."""
 
 
-def one_line(error: BaseException) -> str:
-    """An unexpected exception as ``Type: message`` on one line (OpenCV's messages span several)."""
-    return " ".join(f"{type(error).__name__}: {error}".split())
+def one_line(error: BaseException, limit: int | None = None) -> str:
+    """An unexpected exception as ``Type: message`` on one line (OpenCV's, Keras' and the runtimes'
+    messages span several), cut to ``limit`` characters if given."""
+    text = " ".join(f"{type(error).__name__}: {error}".split())
+    return text if limit is None or len(text) <= limit else text[:limit - 3] + "..."

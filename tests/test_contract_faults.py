@@ -200,3 +200,83 @@ def test_npz_whose_header_claims_an_impossible_shape_is_named(tmp_path, capsys):
     assert run_command("test", ["--models", "capsule", "--test", str(path)]) == 2
     line = _one_line(capsys.readouterr().err)
     assert line.startswith(f"error: {path}: 'image' claims shape (1000000000000, 64, 64, 3)") and "damaged" in line
+
+
+# ---------------------------------------------------------------- files that are not ours, used as models
+
+def _foreign_models(folder):
+    """{name: path} of model files of other networks, one per kind the model specs accept."""
+    import shutil
+    import zipfile
+
+    import keras
+    import onnx
+    import tensorflow as tf
+    from onnx import TensorProto, helper
+    paths = {}
+    other = keras.Sequential([keras.Input((32, 32, 1), name="pixels"), keras.layers.Flatten(), keras.layers.Dense(10)],
+                             name="digits")
+    paths["keras_other"] = folder / "digits.keras"
+    other.save(paths["keras_other"])
+    with zipfile.ZipFile(paths["keras_other"]) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(members["config.json"])
+    config["config"]["layers"][-1]["class_name"] = "NotALayer"  # an unregistered class
+    members["config.json"] = json.dumps(config).encode()
+    paths["keras_unregistered"] = folder / "unregistered.keras"
+    with zipfile.ZipFile(paths["keras_unregistered"], "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    graph = helper.make_graph([helper.make_node("Identity", ["pixels"], ["logits"])], "other",
+                              [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["N", 224, 224, 3])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 224, 224, 3])])
+    paths["onnx"] = folder / "classifier.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8), paths["onnx"])
+    module = tf.Module()
+    module.scale = tf.Variable(2.0)
+    module.serve = tf.function(lambda x: {"logits": x * module.scale},
+                               input_signature=[tf.TensorSpec((None, 10), tf.float32, name="x")])
+    paths["savedmodel"] = folder / "classifier_savedmodel"
+    tf.saved_model.save(module, str(paths["savedmodel"]), signatures={"serving_default": module.serve})
+    paths["savedmodel_no_variables"] = folder / "no_variables_savedmodel"
+    shutil.copytree(paths["savedmodel"], paths["savedmodel_no_variables"])
+    shutil.rmtree(paths["savedmodel_no_variables"] / "variables")
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([module.serve.get_concrete_function()], module)
+    paths["litert"] = folder / "classifier.tflite"
+    paths["litert"].write_bytes(converter.convert())
+    return paths
+
+
+FOREIGN_MESSAGES = {
+    "keras_other": "holds a Keras model that is not an FSA-Net, SSR-Net-MD or a fusion of them (Sequential 'digits')",
+    "keras_unregistered": "not a readable .keras model (",
+    "onnx": "not an FSA-Net ONNX file: it computes 'pixels' float32 (N, 224, 224, 3) -> 'logits' float32 "
+            "(N, 224, 224, 3); expected 'image' float32 (N, 64, 64, 3) -> 'pose' float32 (N, 3)",
+    "savedmodel": "not an FSA-Net SavedModel file: it computes 'x' float32 (N, 10) -> 'logits' float32 (N, 10)",
+    "savedmodel_no_variables": "not a readable SavedModel (",
+    "litert": "not an FSA-Net LiteRT file: it computes 'x' float32 (N, 10) -> 'pose' float32 (N, 10)",
+}
+
+
+def test_foreign_model_files_are_refused_in_one_line_by_demo_test_and_export(tmp_path, capsys):
+    """Issue 20: an ONNX file whose input is not `image` (N, 64, 64, 3), a .tflite of another
+    network, a SavedModel with another signature or without its variables, a .keras holding another
+    model or naming an unregistered class: internal errors (exit 3) or many lines of library text."""
+    from fsanet.data.npz import write_pose_npz
+    models = tmp_path / "models"
+    models.mkdir()
+    foreign = _foreign_models(models)
+    assert set(foreign) == set(FOREIGN_MESSAGES)
+    test_set = write_pose_npz(tmp_path / "test.npz", np.zeros((2, 64, 64, 3), np.uint8), np.zeros((2, 3)))
+    exported_only = {"onnx", "savedmodel", "savedmodel_no_variables", "litert"}
+    for name, path in foreign.items():
+        runs = {"demo": [str(PORTRAIT), "--model", str(path), "--no-video", "--no-display"],
+                "test": ["--models", str(path), "--test", str(test_set), "--json", str(tmp_path / "out.json")],
+                "export": [str(path), "--format", "onnx", "--output", str(tmp_path / "out.onnx")]}
+        for command, args in runs.items():
+            assert run_command(command, args) == 2, (name, command)
+            line = _one_line(capsys.readouterr().err)
+            expected = ("an exported model runs inference only" if command == "export" and name in exported_only
+                        else FOREIGN_MESSAGES[name])
+            assert line.startswith(f"error: {path}: ") and expected in line, (name, command, line)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["models", "test.npz"]

@@ -15,19 +15,46 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import re
 import threading
 from pathlib import Path
 
 import numpy as np
 
 from fsanet.core.quiet import native_stderr_captured
-from fsanet.deploy.export import read_metadata
-from fsanet.errors import ExportError
+from fsanet.deploy.export import INPUT_NAME, OUTPUT_NAME, read_metadata
+from fsanet.errors import ExportError, one_line
 from fsanet.model.variants import IMAGE_SIZE
 
 FILE_BACKENDS = {".onnx": "onnxruntime", ".tflite": "litert"}
 """The runtime of each exported file, by suffix (a SavedModel folder runs under "tensorflow")."""
 SMALL_BATCH = 8
+LIBRARY_TEXT = 300
+"""Characters of a runtime's own (often many-line) message kept in our one line."""
+
+
+def check_signature(path, kind, inputs, outputs):
+    """Refuse, in one line naming the file, a file that does not take and give what the exported
+    networks do (``fsanet.deploy.export``): one input ``image`` float32 (N, 64, 64, 3) and an output
+    ``pose`` float32 (N, 3), N free. ``inputs`` / ``outputs``: (name, shape, dtype name) as the
+    runtime reports them, a free dimension as None, a string or a negative number."""
+    def free(d):
+        return not isinstance(d, (int, np.integer)) or d < 0
+
+    def text(name, shape, dtype):
+        return f"{name!r} {dtype} ({', '.join('N' if free(d) else str(int(d)) for d in shape)})"
+
+    def fits(tensor, name, size):
+        return (tensor[0] == name and tensor[2] == "float32" and len(tensor[1]) == len(size)
+                and free(tensor[1][0]) and all(not free(d) and d == s for d, s in zip(tensor[1][1:], size[1:])))
+    image = (INPUT_NAME, (None, IMAGE_SIZE, IMAGE_SIZE, 3))
+    pose = (OUTPUT_NAME, (None, 3))
+    expected = f"{INPUT_NAME!r} float32 (N, {IMAGE_SIZE}, {IMAGE_SIZE}, 3) -> {OUTPUT_NAME!r} float32 (N, 3)"
+    if (len(inputs) != 1 or not fits(inputs[0], *image)
+            or not any(fits(tensor, *pose) for tensor in outputs)):
+        raise ExportError(f"{path}: not an FSA-Net {kind} file: it computes "
+                          f"{', '.join(text(*t) for t in inputs) or 'nothing'} -> "
+                          f"{', '.join(text(*t) for t in outputs) or 'nothing'}; expected {expected}")
 
 
 class KerasRunner:
@@ -96,7 +123,10 @@ class OnnxRuntimeRunner(_ThreadedRunner):
             session = onnxruntime.InferenceSession(str(self.path), options,
                                                    providers=["CPUExecutionProvider"])
         except Exception as e:  # ONNX Runtime raises its own types for unreadable files
-            raise ExportError(f"{self.path}: not a readable ONNX model ({e})") from None
+            raise ExportError(f"{self.path}: not a readable ONNX model ({one_line(e, LIBRARY_TEXT)})") from None
+        dtypes = {"tensor(float)": "float32"}
+        check_signature(self.path, "ONNX", *([(t.name, t.shape, dtypes.get(t.type, t.type)) for t in tensors]
+                                             for tensors in (session.get_inputs(), session.get_outputs())))
         return lambda batch: session.run(["pose"], {"image": batch})[0]
 
 
@@ -113,9 +143,15 @@ class LiteRTRunner(_ThreadedRunner):
             with native_stderr_captured():  # a deprecation notice printed as "ERROR:"
                 interpreter = Interpreter(model_path=str(self.path), num_threads=threads,
                                           experimental_default_delegate_latest_features=True)
-            return _Interpreter(interpreter)
         except ValueError as e:
-            raise ExportError(f"{self.path}: not a readable LiteRT model ({e})") from None
+            raise ExportError(f"{self.path}: not a readable LiteRT model ({one_line(e, LIBRARY_TEXT)})") from None
+        # the converter names the input serving_default_image:0 and the one output after its op
+        inputs, outputs = ([(re.sub(r"^serving_default_|:\d+$", "", t["name"]), tuple(t["shape_signature"]),
+                             np.dtype(t["dtype"]).name) for t in details]
+                           for details in (interpreter.get_input_details(), interpreter.get_output_details()))
+        check_signature(self.path, "LiteRT", inputs,
+                        [(OUTPUT_NAME, *t[1:]) for t in outputs] if len(outputs) == 1 else outputs)
+        return _Interpreter(interpreter)
 
 
 class _Interpreter:
@@ -145,9 +181,17 @@ class SavedModelRunner:
         import tensorflow as tf
         self.path = Path(path)
         try:
-            self._serve = tf.saved_model.load(str(self.path)).signatures["serving_default"]
-        except Exception as e:  # TensorFlow raises many types for unreadable folders
-            raise ExportError(f"{self.path}: not a readable SavedModel ({e})") from None
+            signatures = tf.saved_model.load(str(self.path)).signatures
+        except Exception as e:  # TensorFlow raises many types for unreadable folders (no variables, ...)
+            raise ExportError(f"{self.path}: not a readable SavedModel ({one_line(e, LIBRARY_TEXT)})") from None
+        if "serving_default" not in signatures:
+            raise ExportError(f"{self.path}: not an FSA-Net SavedModel: no serving_default signature "
+                              f"(it has {', '.join(signatures.keys()) or 'none'})")
+        self._serve = signatures["serving_default"]
+        _, inputs = self._serve.structured_input_signature
+        check_signature(self.path, "SavedModel", *([(name, tuple(spec.shape), spec.dtype.name)
+                                                   for name, spec in sorted(specs.items())]
+                                                  for specs in (inputs, self._serve.structured_outputs)))
 
     def __call__(self, batch):
         import tensorflow as tf

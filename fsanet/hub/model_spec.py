@@ -20,12 +20,12 @@ from pathlib import Path
 from fsanet.core.protocols import DEFAULT_PROTOCOL, get_protocol
 from fsanet.data.calibration import representative_crops
 from fsanet.deploy.export import export
-from fsanet.deploy.runners import ExportedModel, file_backend
-from fsanet.errors import ArgumentTypeError, ModelSpecError
+from fsanet.deploy.runners import LIBRARY_TEXT, ExportedModel, file_backend
+from fsanet.errors import ArgumentTypeError, ModelSpecError, one_line
 from fsanet.hub.pretrained import find_checkpoint, load_pretrained, sha256_of
 from fsanet.hub.weights import identify_variant, load_authors_weights, read_weight_file
-from fsanet.model.models import build_fusion, build_variant
-from fsanet.model.variants import ALIASES, FUSIONS, VARIANTS, get_variant
+from fsanet.model.models import FSANet, SSRNetMD, build_fusion, build_variant
+from fsanet.model.variants import ALIASES, FUSIONS, IMAGE_SIZE, VARIANTS, get_variant
 
 FUSION_PREFIX = "fusion:"
 
@@ -77,9 +77,16 @@ def load_keras_model(path):
     if not zipfile.is_zipfile(path):  # Keras would say "File not found" for a file that is there
         raise ModelSpecError(f"{path}: not a readable .keras model (not a zip archive: cut short or another format)")
     try:
-        return keras.saving.load_model(path, safe_mode=True)
-    except Exception as e:  # Keras raises many types for unreadable files
-        raise ModelSpecError(f"{path}: not a readable .keras model ({type(e).__name__}: {e})") from None
+        model = keras.saving.load_model(path, safe_mode=True)
+    except Exception as e:  # Keras raises many types (and many lines) for unreadable or unsafe files
+        raise ModelSpecError(f"{path}: not a readable .keras model ({one_line(e, LIBRARY_TEXT)})") from None
+    members = [layer for layer in getattr(model, "layers", []) if isinstance(layer, (FSANet, SSRNetMD))]
+    if not isinstance(model, (FSANet, SSRNetMD)) and not (
+            isinstance(model, keras.Model) and members and tuple(model.input_shape) == (None, IMAGE_SIZE, IMAGE_SIZE, 3)
+            and tuple(model.output_shape) == (None, 3)):
+        raise ModelSpecError(f"{path}: holds a Keras model that is not an FSA-Net, SSR-Net-MD or a fusion of them "
+                             f"({type(model).__name__} {getattr(model, 'name', '')!r})")
+    return model
 
 
 def resolve_model(spec, protocol=DEFAULT_PROTOCOL, exported: bool = False):
