@@ -280,3 +280,26 @@ def test_foreign_model_files_are_refused_in_one_line_by_demo_test_and_export(tmp
                         else FOREIGN_MESSAGES[name])
             assert line.startswith(f"error: {path}: ") and expected in line, (name, command, line)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["models", "test.npz"]
+
+
+# ---------------------------------------------------------------- configs at the edges
+
+def test_a_base_chain_too_deep_is_one_line(tmp_path, capsys):
+    """Issue 20: a `base` chain hundreds deep recursed until Python's limit."""
+    (tmp_path / "c0.toml").write_text('model = "capsule"\n')
+    for i in range(1, 300):
+        (tmp_path / f"c{i}.toml").write_text(f'base = "c{i - 1}.toml"\n')
+    top = tmp_path / "c299.toml"
+    assert run_command("train", [str(top), "--output-dir", str(tmp_path / "run")]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith(f"error: {top}: base: a chain of more than 32 base files"), line
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_huge_epoch_count_is_named_before_training(tmp_path, capsys):
+    """Issue 20: an epoch count of 10^30 passed the check and failed inside tf.data."""
+    config = tmp_path / "huge.toml"
+    config.write_text('model = "capsule"\n[training]\nepochs = 1_000_000_000_000_000_000\n')
+    assert run_command("train", [str(config), "--output-dir", str(tmp_path / "run")]) == 2
+    assert _one_line(capsys.readouterr().err) == (f"error: {config}: [training] epochs must be in [1, 100000], "
+                                                  "got 1000000000000000000")

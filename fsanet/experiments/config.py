@@ -21,6 +21,13 @@ from fsanet.errors import ConfigError, UnknownProtocolError
 from fsanet.model.variants import FUSIONS, get_variant
 
 
+MAX_EPOCHS, MAX_BATCH_SIZE, MAX_RATE = 100_000, 65_536, 10.0
+"""Upper bounds of the training numbers: far above any real run (the paper: 90 epochs, batch 16,
+rate 1e-3), low enough that a typo (10^30 epochs) is named here rather than failing inside tf.data."""
+MAX_BASE_DEPTH = 32
+"""How many ``base`` files a config may chain (a recipe uses one or two)."""
+
+
 def _value(kind, default=dataclasses.MISSING, test=None, requirement="", default_factory=dataclasses.MISSING):
     """A config field of ``kind`` (a key of ``_KINDS``) whose value must also pass ``test``
     (``requirement`` says how, in words); without a default the key is required."""
@@ -76,11 +83,12 @@ class DataConfig:
 
 @dataclasses.dataclass(frozen=True)
 class TrainingConfig:
-    epochs: int = _value("int", 90, lambda v: v >= 1, "at least 1")
-    batch_size: int = _value("int", 16, lambda v: v >= 1, "at least 1")
-    learning_rate: float = _value("number", 1e-3, lambda v: v > 0, "above 0")
-    lr_decay_epochs: tuple = _value("ints", (30, 60), lambda v: min(v, default=0) >= 0, "epochs >= 0")
-    lr_decay_factor: float = _value("number", 0.1, lambda v: v > 0, "above 0")
+    epochs: int = _value("int", 90, lambda v: 1 <= v <= MAX_EPOCHS, f"in [1, {MAX_EPOCHS}]")
+    batch_size: int = _value("int", 16, lambda v: 1 <= v <= MAX_BATCH_SIZE, f"in [1, {MAX_BATCH_SIZE}]")
+    learning_rate: float = _value("number", 1e-3, lambda v: 0 < v <= MAX_RATE, f"in (0, {MAX_RATE}]")
+    lr_decay_epochs: tuple = _value("ints", (30, 60), lambda v: all(0 <= e <= MAX_EPOCHS for e in v),
+                                    f"epochs in [0, {MAX_EPOCHS}]")
+    lr_decay_factor: float = _value("number", 0.1, lambda v: 0 < v <= MAX_RATE, f"in (0, {MAX_RATE}]")
     augmentation: bool = _value("bool", True)
     seed: int = _value("int", 0, lambda v: 0 <= v < 2**32, "in [0, 2^32)")
 
@@ -140,6 +148,8 @@ def _merge(base: dict, update: dict) -> dict:
 def _read(path: Path, seen=(), what="config") -> dict:
     if path in seen:
         raise ConfigError(f"{path}: 'base' files form a cycle")
+    if len(seen) >= MAX_BASE_DEPTH:
+        raise ConfigError(f"{seen[0]}: base: a chain of more than {MAX_BASE_DEPTH} base files (reached {path})")
     try:
         values = tomllib.loads(path.read_text())
     except FileNotFoundError:
