@@ -39,7 +39,7 @@ import threading
 import traceback
 import warnings
 
-from fsanet.errors import FSANetError, UsageError
+from fsanet.errors import FSANetError, StdoutError, UsageError
 
 COMMANDS = {
     "demo": "fsanet.commands.demo",
@@ -110,6 +110,41 @@ def _interrupts(received):
             signal.signal(signum, handler)
 
 
+class _Stdout:
+    """``sys.stdout`` while a command runs: a write or flush that fails raises ``StdoutError``, so
+    a full disk behind ``> file`` is named as stdout and not blamed on the output file being
+    written at that moment (``fsanet.core.outputs.atomic_path`` turns an ``OSError`` into its file's)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except OSError as e:
+            raise StdoutError(e) from None
+
+    def flush(self):
+        try:
+            self._stream.flush()
+        except OSError as e:
+            raise StdoutError(e) from None
+
+
+@contextlib.contextmanager
+def _guarded_stdout():
+    stream = sys.stdout
+    sys.stdout = _Stdout(stream)
+    try:
+        yield
+        sys.stdout.flush()  # what a redirection buffered is written now, while a failure is still ours
+    finally:
+        sys.stdout = stream
+
+
 def _summary(module_name):
     """A command's one-line help, read from its source without importing it."""
     import ast
@@ -149,7 +184,7 @@ def run_command(name, argv=None, prog=None) -> int:
     """Parse ``argv`` for command ``name``, run it, and turn every outcome into an exit status."""
     received = []
     try:
-        with _interrupts(received):
+        with _interrupts(received), _guarded_stdout():
             return _run(name, sys.argv[1:] if argv is None else argv, prog or f"fsanet {name}")
     except SystemExit as e:  # --help
         return e.code if isinstance(e.code, int) else (0 if e.code is None else EXIT_INTERNAL)
@@ -169,6 +204,11 @@ def _stopped(terminated, kept=""):
 
 
 def _failure(e):
+    if isinstance(e, StdoutError):
+        with contextlib.suppress(Exception):  # what stdout still buffers would fail again at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        if e.errno == errno.EPIPE:  # the reader left (`| head`): nothing to say
+            return 0
     if isinstance(e, FSANetError):
         print(f"error: {e}", file=sys.stderr)
         return e.exit_status

@@ -30,6 +30,15 @@ class OutputError(FSANetError):
     """An output location that cannot be written; the message names it and says why."""
 
 
+class StdoutError(OutputError):
+    """Standard output that cannot be written (a full disk behind a redirection, a closed pipe):
+    reported as stdout's, never as the output file's that was being written at that moment."""
+
+    def __init__(self, error: OSError):
+        super().__init__(f"stdout: cannot be written ({error.strerror or error})")
+        self.errno = error.errno
+
+
 class SampleError(FSANetError, ValueError):
     """One raw sample that cannot be prepared; the message says why."""
 

@@ -303,3 +303,77 @@ def test_a_huge_epoch_count_is_named_before_training(tmp_path, capsys):
     assert run_command("train", [str(config), "--output-dir", str(tmp_path / "run")]) == 2
     assert _one_line(capsys.readouterr().err) == (f"error: {config}: [training] epochs must be in [1, 100000], "
                                                   "got 1000000000000000000")
+
+
+# ---------------------------------------------------------------- full disks and a full stdout
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A folder on a small tmpfs that is full (its free space taken by a filler file), holding an
+    earlier complete file of each name the test writes; needs root to mount (as here and in CI)."""
+    import subprocess
+    mount = tmp_path / "full"
+    mount.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True).returncode:
+        pytest.skip("mounting a tmpfs is not permitted here (a container without CAP_SYS_ADMIN)")
+    try:
+        earlier = {name: f"earlier {name}\n".encode() for name in
+                   ("p.jpg", "p.csv", "v.mp4", "h.png", "s.npz", "t.npz", "c.onnx", "r.json", "d.png")}
+        for name, data in earlier.items():
+            (mount / name).write_bytes(data)
+        with open(mount / "filler", "wb", buffering=0) as filler, pytest.raises(OSError):
+            while True:
+                filler.write(b"\0" * 4096)
+        yield mount, earlier
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_every_writing_command_names_its_file_on_a_full_disk(full_disk, tmp_path, capsys):
+    """Issue 20: `error: No space left on device` without the file; a video writer that could not open
+    crashed while stopping its encoder thread; a SavedModel export ended in TensorFlow's error naming
+    a temporary folder."""
+    from fsanet.data.npz import write_pose_npz
+    mount, earlier = full_disk
+    test_set = write_pose_npz(tmp_path / "test.npz", np.zeros((2, 64, 64, 3), np.uint8), np.zeros((2, 3)))
+    data = tmp_path / "d.csv"
+    with RecordWriter(data) as writer:
+        writer.write_frame([FaceRecord(0, 0.0, "clip", 0, (1, 2, 3, 4), True, 0.9, (1.0, 2.0, 3.0))])
+    model = ["--model", "capsule", "--backend", "keras", "--no-display"]
+    runs = [
+        ("demo", [str(PORTRAIT), "--output", str(mount / "p.jpg"), *model], "p.jpg"),
+        ("demo", [str(PORTRAIT), "--no-video", "--data", str(mount / "p.csv"), *model], "p.csv.partial"),
+        ("demo", [str(SHARED / "data" / "video" / "obama.mp4"), "--output", str(mount / "v.mp4"), *model], "v.mp4"),
+        ("heatmaps", ["--image", str(PORTRAIT), "--output", str(mount / "h.png")], "h.png"),
+        ("make-synthetic", ["--output", str(mount / "s.npz"), "--count", "2"], "s.npz"),
+        ("prepare-type1", ["--input", str(SHARED / "data" / "aflw2000_samples"), "--output", str(mount / "t.npz")],
+         "t.npz"),
+        ("export", ["capsule", "--format", "onnx", "--output", str(mount / "c.onnx")], "c.onnx"),
+        ("export", ["capsule", "--format", "savedmodel", "--output", str(mount / "c_savedmodel")], "c_savedmodel"),
+        ("test", ["--models", "capsule", "--test", str(test_set), "--json", str(mount / "r.json")], "r.json"),
+        ("plot", [str(data), "--output", str(mount / "d.png")], "d.png"),
+    ]
+    for command, args, named in runs:
+        assert run_command(command, args) == 2, (command, args)
+        lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith(("error", "internal"))]
+        assert lines == [f"error: {mount / named}: cannot be written (No space left on device)"], (command, lines)
+        assert sorted(p.name for p in mount.iterdir()) == sorted([*earlier, "filler"]), command
+        assert all((mount / name).read_bytes() == content for name, content in earlier.items()), command
+
+
+def test_a_full_stdout_is_named_as_stdout_not_as_the_output(full_disk, tmp_path):
+    """Issue 20: a full stdout was reported as if the output file had failed."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    mount, _ = full_disk
+    with open(mount / "log.txt", "w") as log:
+        done = subprocess.run([sys.executable, "-m", "fsanet", "make-synthetic", "--output", str(tmp_path / "s.npz"),
+                               "--count", "2"], cwd=ROOT, stdout=log, stderr=subprocess.PIPE, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == "error: stdout: cannot be written (No space left on device)"
+    from fsanet.data.npz import load_pose_npz
+    assert load_pose_npz(tmp_path / "s.npz")[0].shape == (2, 64, 64, 3)  # the output is whole

@@ -160,7 +160,7 @@ def run(args) -> int:
         if data is None:
             raise
         partial = data.abandon()  # every finished frame stays there; an earlier complete file stays too
-        if isinstance(e, KeyboardInterrupt):  # the interrupt line names it
+        if isinstance(e, KeyboardInterrupt) and partial is not None:  # the interrupt line names it
             raise type(e)(f"{data.rows} face records of {data.frames} finished frames kept in {partial}") from None
         raise
     if data is not None:

@@ -30,6 +30,7 @@ a variable is refused.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -96,7 +97,7 @@ def export(model, path, format, metadata=None, int8=None) -> Path:
     from fsanet.model.inference_form import fold_batch_norm  # Keras: imported when needed
     network = fold_batch_norm(model)
     path = Path(path)
-    with atomic_path(path) as tmp, _converters_quiet():
+    with atomic_path(path) as tmp, _converters_quiet(), _no_space_named(tmp):
         if format == "onnx":
             _write_onnx(network, tmp, metadata)
         elif format == "litert":
@@ -104,6 +105,18 @@ def export(model, path, format, metadata=None, int8=None) -> Path:
         else:
             _write_saved_model(network, tmp, metadata)
     return path
+
+
+@contextlib.contextmanager
+def _no_space_named(tmp):
+    """A full disk as the ``OSError`` of ``tmp`` (which ``atomic_path`` reports under the user's
+    name): TensorFlow says it as a ``ResourceExhaustedError`` naming a file of its own."""
+    try:
+        yield
+    except Exception as e:
+        if not isinstance(e, OSError) and "No space left on device" in str(e):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp)) from None
+        raise
 
 
 @contextlib.contextmanager

@@ -178,9 +178,13 @@ class VideoOutput:
             height, width = frame.shape[:2]
             self._writer = cv2.VideoWriter(str(self._pending.tmp), cv2.VideoWriter_fourcc(*"mp4v"),
                                            self.fps, (width, height))
-            if not self._writer.isOpened():
+            if not self._writer.isOpened():  # OpenCV says no more: a full disk or no mp4v encoder
+                self._writer.release()
+                self._writer = None  # nothing to stop: no encoder thread was started
                 self._pending.discard()
-                raise OutputError(f"{self.path}: cannot write a video here")
+                full = _free_bytes(self.path.parent) == 0
+                raise OutputError(f"{self.path}: cannot be written "
+                                  f"({'No space left on device' if full else 'OpenCV cannot open an mp4v video writer'})")
             self._thread = threading.Thread(target=self._encode, name="fsanet-encode", daemon=True)
             self._thread.start()
         if self._error is not None:
@@ -219,6 +223,14 @@ class VideoOutput:
         self._writer.release()
         self._writer = None
         return True
+
+
+def _free_bytes(folder) -> int | None:
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return None
+    return stats.f_bavail * stats.f_frsize
 
 
 def display_available():

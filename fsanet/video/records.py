@@ -26,7 +26,7 @@ import numpy as np
 
 from fsanet.core.outputs import PARTIAL_SUFFIX, GrowingOutput
 from fsanet.core.pose import ANGLES, rotation_from_pose
-from fsanet.errors import RecordError
+from fsanet.errors import OutputError, RecordError
 
 DATA_SUFFIXES = (".csv", ".jsonl")
 ROTATION = tuple(f"r{i}{j}" for i in range(3) for j in range(3))
@@ -91,9 +91,13 @@ class RecordWriter:
         self.columns = columns(spread, smoothed)
         self._output = GrowingOutput(self.path)
         self.partial = self._output.partial
-        if self.format == ".csv":
-            self._output.write(self._csv_lines([self.columns]).encode())
         self.frames = self.rows = 0
+        if self.format == ".csv":
+            try:
+                self._output.write(self._csv_lines([self.columns]).encode())
+            except OutputError:
+                self.abandon()
+                raise
 
     def _csv_lines(self, rows) -> str:
         text = io.StringIO()
@@ -122,10 +126,15 @@ class RecordWriter:
         """The run is complete: the file takes its name."""
         self._output.commit()
 
-    def abandon(self) -> Path:
+    def abandon(self) -> Path | None:
         """The run was cut short: the file keeps its ``.partial`` name (returned), every finished
-        frame in it, and an earlier complete file under the final name stays."""
-        return self._output.keep_partial()
+        frame in it, and an earlier complete file under the final name stays; without a finished
+        frame it is removed (None)."""
+        partial = self._output.keep_partial()
+        if self.frames:
+            return partial
+        partial.unlink(missing_ok=True)
+        return None
 
     def __enter__(self):
         return self
