@@ -377,3 +377,18 @@ def test_a_full_stdout_is_named_as_stdout_not_as_the_output(full_disk, tmp_path)
     assert done.stderr.strip().splitlines()[-1] == "error: stdout: cannot be written (No space left on device)"
     from fsanet.data.npz import load_pose_npz
     assert load_pose_npz(tmp_path / "s.npz")[0].shape == (2, 64, 64, 3)  # the output is whole
+
+
+def test_export_onto_a_link_to_a_folder_is_refused_before_converting(tmp_path, capsys, monkeypatch):
+    """Issue 20: converted first, then failed naming a path the user never gave."""
+    def no_conversion(*args, **kwargs):
+        raise AssertionError("converted before the output was checked")
+    monkeypatch.setattr("fsanet.hub.model_spec.resolve_model", no_conversion)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "keep.txt").write_text("the user's")
+    for name, format in (("link", "savedmodel"), ("link.onnx", "onnx")):
+        (tmp_path / name).symlink_to("folder")
+        assert run_command("export", ["capsule", "--format", format, "--output", str(tmp_path / name)]) == 2
+        assert _one_line(capsys.readouterr().err).startswith(f"error: --output {tmp_path / name}: is ")
+    assert (tmp_path / "folder" / "keep.txt").read_text() == "the user's"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "link", "link.onnx"]

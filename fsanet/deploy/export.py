@@ -133,6 +133,9 @@ def check_replaceable(path, format, name=None):
     SavedModel, a folder holding anything but a SavedModel (the export replaces the whole folder)."""
     path = Path(path)
     where = f"{name} {path}" if name else str(path)
+    if format == "savedmodel" and path.is_symlink() and path.is_dir():  # a folder cannot replace a link
+        raise ExportError(f"{where}: is a link to the folder {os.path.realpath(path)}; an export replaces its "
+                          "output folder, so give that folder itself or a new name")
     if format != "savedmodel" and path.is_dir():
         raise ExportError(f"{where}: is a folder; give a file name ending in {FORMAT_SUFFIXES[format]}")
     if (format == "savedmodel" and path.is_dir() and any(path.iterdir())
