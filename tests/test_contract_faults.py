@@ -392,3 +392,43 @@ def test_export_onto_a_link_to_a_folder_is_refused_before_converting(tmp_path, c
         assert _one_line(capsys.readouterr().err).startswith(f"error: --output {tmp_path / name}: is ")
     assert (tmp_path / "folder" / "keep.txt").read_text() == "the user's"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "link", "link.onnx"]
+
+
+# ---------------------------------------------------------------- inputs read subtly wrong
+
+def _with_orientation(jpeg: bytes, orientation: int) -> bytes:
+    """``jpeg`` with an EXIF APP1 segment holding only the orientation tag, as a phone writes it."""
+    tiff = (b"MM\0*" + (8).to_bytes(4, "big") + (1).to_bytes(2, "big")
+            + (0x0112).to_bytes(2, "big") + (3).to_bytes(2, "big") + (1).to_bytes(4, "big")
+            + orientation.to_bytes(2, "big") + b"\0\0" + (0).to_bytes(4, "big"))
+    app1 = b"Exif\0\0" + tiff
+    return jpeg[:2] + b"\xff\xe1" + (len(app1) + 2).to_bytes(2, "big") + app1 + jpeg[2:]
+
+
+@pytest.mark.parametrize("orientation,stored", [(6, "ROTATE_90_COUNTERCLOCKWISE"), (8, "ROTATE_90_CLOCKWISE"),
+                                                (3, "ROTATE_180")])
+def test_a_photo_stored_sideways_is_read_upright(orientation, stored, tmp_path):
+    import cv2
+
+    from fsanet.core.images import read_image
+    upright = read_image(PORTRAIT)
+    sideways = tmp_path / "phone.jpg"
+    sideways.write_bytes(_with_orientation(cv2.imencode(".jpg", cv2.rotate(upright, getattr(cv2, stored)),
+                                                        [cv2.IMWRITE_JPEG_QUALITY, 100])[1].tobytes(), orientation))
+    read = read_image(sideways)
+    assert read.shape == upright.shape and np.abs(read.astype(int) - upright).mean() < 1.5
+
+
+def test_a_sideways_phone_photo_gives_the_upright_ones_angles(tmp_path, capsys):
+    """Issue 20: a phone photo stored sideways with an EXIF orientation tag was read sideways (no face)."""
+    import cv2
+    upright = cv2.imread(str(PORTRAIT))
+    (tmp_path / "upright.jpg").write_bytes(cv2.imencode(".jpg", upright, [cv2.IMWRITE_JPEG_QUALITY, 100])[1].tobytes())
+    (tmp_path / "phone.jpg").write_bytes(_with_orientation(cv2.imencode(
+        ".jpg", cv2.rotate(upright, cv2.ROTATE_90_COUNTERCLOCKWISE), [cv2.IMWRITE_JPEG_QUALITY, 100])[1].tobytes(), 6))
+    angles = {}
+    for name in ("upright", "phone"):
+        assert run_command("demo", [str(tmp_path / f"{name}.jpg"), "--data", str(tmp_path / f"{name}.csv"), *DEMO]) == 0
+        (row,) = read_records(tmp_path / f"{name}.csv")
+        angles[name] = np.array([row["yaw"], row["pitch"], row["roll"]])
+    np.testing.assert_allclose(angles["phone"], angles["upright"], atol=1.0)

@@ -72,9 +72,45 @@ def _png_damage(data):
     return "cut short (no end chunk)"
 
 
+_ORIENTATIONS = {  # EXIF orientation -> what turns the stored pixels upright
+    2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+    5: lambda a: np.swapaxes(a, 0, 1), 6: lambda a: np.swapaxes(a[::-1], 0, 1),
+    7: lambda a: np.swapaxes(a[::-1, ::-1], 0, 1), 8: lambda a: np.swapaxes(a, 0, 1)[::-1],
+}
+
+
+def exif_orientation(data: bytes) -> int:
+    """The EXIF orientation tag (1..8) of a JPEG's APP1 segment, 1 (as stored) where there is none:
+    a phone holding the camera sideways stores the pixels sideways and says so here."""
+    position = 2 if data[:2] == b"\xff\xd8" else len(data)
+    while position + 4 <= len(data) and data[position] == 0xFF:
+        marker, length = data[position + 1], int.from_bytes(data[position + 2:position + 4], "big")
+        if marker == 0xE1 and data[position + 4:position + 10] == b"Exif\0\0":
+            tiff = data[position + 10:position + 2 + length]
+            order = {b"II": "little", b"MM": "big"}.get(tiff[:2])
+            if order is None or len(tiff) < 8:
+                return 1
+            ifd = int.from_bytes(tiff[4:8], order)
+            count = int.from_bytes(tiff[ifd:ifd + 2], order)
+            for entry in range(ifd + 2, ifd + 2 + 12 * count, 12):
+                if int.from_bytes(tiff[entry:entry + 2], order) == 0x0112:
+                    value = int.from_bytes(tiff[entry + 8:entry + 10], order)
+                    return value if value in _ORIENTATIONS else 1
+            return 1
+        if marker in (0xDA, 0xD9):  # the image data starts: no EXIF before it
+            return 1
+        position += 2 + length
+    return 1
+
+
 def read_image(path) -> np.ndarray:
-    """A BGR uint8 image from a file of any depth and channel count (float files: 0..1)."""
+    """A BGR uint8 image from a file of any depth and channel count (float files: 0..1), turned
+    upright by its EXIF orientation (``exif_orientation``)."""
     image = decode_image(path)
+    with open(path, "rb") as f:
+        orientation = exif_orientation(f.read(1 << 16))  # APP1 is at most 64 KB, at the start
+    if orientation != 1:
+        image = np.ascontiguousarray(_ORIENTATIONS[orientation](image))
     bgr = as_bgr(image, (0.0, 1.0) if image.dtype.kind == "f" else None, os.fspath(path))
     return bgr if bgr.dtype == np.uint8 else np.rint(bgr).astype(np.uint8)
 
