@@ -432,3 +432,30 @@ def test_a_sideways_phone_photo_gives_the_upright_ones_angles(tmp_path, capsys):
         (row,) = read_records(tmp_path / f"{name}.csv")
         angles[name] = np.array([row["yaw"], row["pitch"], row["roll"]])
     np.testing.assert_allclose(angles["phone"], angles["upright"], atol=1.0)
+
+
+def test_a_variable_frame_rate_videos_time_is_each_frames_presentation_time(tmp_path, capsys):
+    """Issue 20: a variable-frame-rate video got time = frame / fps (0.75 s off in a probe)."""
+    from fractions import Fraction
+
+    import av  # PyAV, of the test extras: OpenCV writes constant frame rates only
+    import cv2
+    times = [0.0, 0.04, 0.08, 0.9, 0.94, 2.0, 2.04, 2.5]  # the camera paused twice
+    face = cv2.resize(cv2.imread(str(PORTRAIT)), (750, 376))
+    video = tmp_path / "vfr.mp4"
+    with av.open(str(video), "w") as container:
+        stream = container.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 750, 376, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        for t in times:
+            frame = av.VideoFrame.from_ndarray(face, format="bgr24")
+            frame.pts, frame.time_base = round(t * 1000), Fraction(1, 1000)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    data = tmp_path / "vfr.csv"
+    assert run_command("demo", [str(video), "--data", str(data), "--every", "1", *DEMO]) == 0
+    rows = read_records(data)
+    assert [r["frame"] for r in rows] == list(range(len(times)))
+    np.testing.assert_allclose([r["time"] for r in rows], times, atol=1e-3)

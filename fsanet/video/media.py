@@ -10,6 +10,7 @@ after them; ``decode_seconds`` and ``encode_seconds`` hold those threads' own ti
 
 from __future__ import annotations
 
+import collections
 import os
 import queue
 import sys
@@ -54,6 +55,7 @@ class Source:
 
     def __init__(self, spec):
         self.spec, self.fps, self._capture, self.failed = spec, None, None, []
+        self._times = collections.deque()
         if spec is None:
             self.kind, self.name = "image", "astronaut"
             return
@@ -103,6 +105,17 @@ class Source:
             # a camera's frames are live: read at most one ahead, so none waits long
             yield from prefetched(self._decoded(), depth=1 if self.kind == "camera" else 4)
 
+    def _presentation_time(self, index):
+        """The time (s) of the frame just decoded, from its timestamp: a variable-frame-rate video's
+        frames are not ``index / fps`` apart. A container without timestamps gives ``index / fps``."""
+        seconds = self._capture.get(cv2.CAP_PROP_POS_MSEC) / 1000
+        return seconds if seconds > 0 or index == 0 else index / self.fps
+
+    def frame_time(self) -> float:
+        """The presentation time (s) of the next frame the iteration gave, in order (frames are
+        decoded ahead, so each one's time waits here until it is taken)."""
+        return self._times.popleft()
+
     def _decoded(self):
         count, self.decode_seconds = 0, 0.0
         try:
@@ -112,6 +125,8 @@ class Source:
                 self.decode_seconds += time.perf_counter() - start
                 if not ok:
                     break
+                if self.kind == "video":
+                    self._times.append(self._presentation_time(count))
                 count += 1
                 yield self.name, frame
         finally:

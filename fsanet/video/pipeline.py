@@ -138,8 +138,7 @@ def run_source(source, annotator, output, show=False, report=print, data=None):
                 annotator.tracker = FaceTracker()
                 time_s = None
             else:
-                time_s = (annotator.frames / source.fps if source.kind == "video"
-                          else time.perf_counter() - start)
+                time_s = source.frame_time() if source.kind == "video" else time.perf_counter() - start
             records = annotator(frame, time_s, name, draw=output is not None or show)
             faces_per_frame.append(len(records))
             tick = time.perf_counter()
