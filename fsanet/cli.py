@@ -254,7 +254,8 @@ def _run(name, argv, prog):
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     module.add_arguments(parser)
     parser.add_argument("--verbose", action="store_true",
-                        help="show TensorFlow's, CUDA's and OpenCV's own log lines")
+                        help="show TensorFlow's, CUDA's and OpenCV's own log lines, and a library's whole "
+                             "message behind an error line")
     args = parser.parse_args(argv)
     runtime.quiet_opencv(args.verbose)
     if getattr(module, "USES_TENSORFLOW", True):
@@ -262,7 +263,12 @@ def _run(name, argv, prog):
     with warnings.catch_warnings():  # restored after the command (run_command may be called from Python)
         if not args.verbose:  # our own warnings (a backend falling back) on one line, not file:line + source
             warnings.showwarning = _one_line_warning
-        return module.run(args)
+        try:
+            return module.run(args)
+        except FSANetError as e:
+            if args.verbose and e.__cause__ is not None:  # a library's message, whole, before our one line
+                traceback.print_exception(e.__cause__, file=sys.stderr)
+            raise
 
 
 def main(argv=None, prog="fsanet") -> int:

@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import OFFICIAL, SHARED
+from conftest import OFFICIAL, ROOT, SHARED
 
 import fsanet
 from fsanet.cli import run_command
@@ -280,6 +280,12 @@ def test_foreign_model_files_are_refused_in_one_line_by_demo_test_and_export(tmp
                         else FOREIGN_MESSAGES[name])
             assert line.startswith(f"error: {path}: ") and expected in line, (name, command, line)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["models", "test.npz"]
+    # the library's whole message only with --verbose, before the one line
+    path = foreign["savedmodel_no_variables"]
+    assert run_command("demo", [str(PORTRAIT), "--model", str(path), "--no-video", "--no-display", "--verbose"]) == 2
+    err = capsys.readouterr().err
+    assert "Unsuccessful TensorSliceReader constructor" in err and len(err.splitlines()) > 1
+    assert err.splitlines()[-1].startswith(f"error: {path}: not a readable SavedModel (")
 
 
 # ---------------------------------------------------------------- configs at the edges
@@ -337,6 +343,8 @@ def test_every_writing_command_names_its_file_on_a_full_disk(full_disk, tmp_path
     a temporary folder."""
     from fsanet.data.npz import write_pose_npz
     mount, earlier = full_disk
+    for name in ("synthetic_train.npz", "synthetic_validation.npz"):
+        write_pose_npz(tmp_path / name, np.zeros((4, 64, 64, 3), np.uint8), np.zeros((4, 3)))
     test_set = write_pose_npz(tmp_path / "test.npz", np.zeros((2, 64, 64, 3), np.uint8), np.zeros((2, 3)))
     data = tmp_path / "d.csv"
     with RecordWriter(data) as writer:
@@ -354,12 +362,15 @@ def test_every_writing_command_names_its_file_on_a_full_disk(full_disk, tmp_path
         ("export", ["capsule", "--format", "savedmodel", "--output", str(mount / "c_savedmodel")], "c_savedmodel"),
         ("test", ["--models", "capsule", "--test", str(test_set), "--json", str(mount / "r.json")], "r.json"),
         ("plot", [str(data), "--output", str(mount / "d.png")], "d.png"),
+        ("train", [str(ROOT / "configs" / "synthetic" / "capsule.toml"), "--data-dir", str(tmp_path),
+                   "--output-dir", str(mount / "run"), "--epochs", "1"], "run/capsule/config.json"),
     ]
     for command, args, named in runs:
         assert run_command(command, args) == 2, (command, args)
         lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith(("error", "internal"))]
         assert lines == [f"error: {mount / named}: cannot be written (No space left on device)"], (command, lines)
-        assert sorted(p.name for p in mount.iterdir()) == sorted([*earlier, "filler"]), command
+        left = sorted(p.relative_to(mount).as_posix() for p in mount.rglob("*") if not p.is_dir())
+        assert left == sorted([*earlier, "filler"]), command  # (train's run folders stay, empty)
         assert all((mount / name).read_bytes() == content for name, content in earlier.items()), command
 
 
@@ -367,8 +378,6 @@ def test_a_full_stdout_is_named_as_stdout_not_as_the_output(full_disk, tmp_path)
     """Issue 20: a full stdout was reported as if the output file had failed."""
     import subprocess
     import sys
-
-    from conftest import ROOT
     mount, _ = full_disk
     with open(mount / "log.txt", "w") as log:
         done = subprocess.run([sys.executable, "-m", "fsanet", "make-synthetic", "--output", str(tmp_path / "s.npz"),

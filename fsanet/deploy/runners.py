@@ -123,7 +123,7 @@ class OnnxRuntimeRunner(_ThreadedRunner):
             session = onnxruntime.InferenceSession(str(self.path), options,
                                                    providers=["CPUExecutionProvider"])
         except Exception as e:  # ONNX Runtime raises its own types for unreadable files
-            raise ExportError(f"{self.path}: not a readable ONNX model ({one_line(e, LIBRARY_TEXT)})") from None
+            raise ExportError(f"{self.path}: not a readable ONNX model ({one_line(e, LIBRARY_TEXT)})") from e
         dtypes = {"tensor(float)": "float32"}
         check_signature(self.path, "ONNX", *([(t.name, t.shape, dtypes.get(t.type, t.type)) for t in tensors]
                                              for tensors in (session.get_inputs(), session.get_outputs())))
@@ -144,7 +144,7 @@ class LiteRTRunner(_ThreadedRunner):
                 interpreter = Interpreter(model_path=str(self.path), num_threads=threads,
                                           experimental_default_delegate_latest_features=True)
         except ValueError as e:
-            raise ExportError(f"{self.path}: not a readable LiteRT model ({one_line(e, LIBRARY_TEXT)})") from None
+            raise ExportError(f"{self.path}: not a readable LiteRT model ({one_line(e, LIBRARY_TEXT)})") from e
         # the converter names the input serving_default_image:0 and the one output after its op
         inputs, outputs = ([(re.sub(r"^serving_default_|:\d+$", "", t["name"]), tuple(t["shape_signature"]),
                              np.dtype(t["dtype"]).name) for t in details]
@@ -183,7 +183,7 @@ class SavedModelRunner:
         try:
             signatures = tf.saved_model.load(str(self.path)).signatures
         except Exception as e:  # TensorFlow raises many types for unreadable folders (no variables, ...)
-            raise ExportError(f"{self.path}: not a readable SavedModel ({one_line(e, LIBRARY_TEXT)})") from None
+            raise ExportError(f"{self.path}: not a readable SavedModel ({one_line(e, LIBRARY_TEXT)})") from e
         if "serving_default" not in signatures:
             raise ExportError(f"{self.path}: not an FSA-Net SavedModel: no serving_default signature "
                               f"(it has {', '.join(signatures.keys()) or 'none'})")

@@ -79,7 +79,7 @@ def load_keras_model(path):
     try:
         model = keras.saving.load_model(path, safe_mode=True)
     except Exception as e:  # Keras raises many types (and many lines) for unreadable or unsafe files
-        raise ModelSpecError(f"{path}: not a readable .keras model ({one_line(e, LIBRARY_TEXT)})") from None
+        raise ModelSpecError(f"{path}: not a readable .keras model ({one_line(e, LIBRARY_TEXT)})") from e
     members = [layer for layer in getattr(model, "layers", []) if isinstance(layer, (FSANet, SSRNetMD))]
     if not isinstance(model, (FSANet, SSRNetMD)) and not (
             isinstance(model, keras.Model) and members and tuple(model.input_shape) == (None, IMAGE_SIZE, IMAGE_SIZE, 3)
