@@ -127,6 +127,30 @@ def test_interrupted_data_file_keeps_its_frames_beside_an_earlier_complete_one(t
     assert [r["frame"] for r in read_records(partial)] == [0, 1, 2]
 
 
+@pytest.mark.large
+def test_killed_run_leaves_its_finished_frames_in_the_partial_file(tmp_path):
+    """Issue 20: the rule keeps every finished frame on disk after a kill, beside an earlier complete file."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    data = tmp_path / "obama.csv"
+    data.write_text("an earlier complete file\n")
+    partial = tmp_path / "obama.csv.partial"
+    process = subprocess.Popen([sys.executable, "-m", "fsanet", str(SHARED / "data" / "video" / "obama.mp4"),
+                                "--data", str(data), "--every", "1", *DEMO], cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (partial.exists() and partial.read_text().count("\n") >= 4):  # the header and 3 frames
+        assert process.poll() is None and time.time() < deadline
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    assert data.read_text() == "an earlier complete file\n"
+    frames = [r["frame"] for r in read_records(partial)]
+    assert len(frames) >= 3 and frames == sorted(frames)
+
+
 def test_data_file_through_a_link_replaces_the_link_not_the_users_file(tmp_path, capsys):
     """Issue 20: a --data path that is a symlink overwrote the file behind it; every other output
     replaces the link itself."""
