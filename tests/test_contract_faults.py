@@ -396,6 +396,12 @@ def test_every_writing_command_names_its_file_on_a_full_disk(full_disk, tmp_path
         left = sorted(p.relative_to(mount).as_posix() for p in mount.rglob("*") if not p.is_dir())
         assert left == sorted([*earlier, "filler"]), command  # (train's run folders stay, empty)
         assert all((mount / name).read_bytes() == content for name, content in earlier.items()), command
+    # a disk that fills while a video is written: OpenCV's writer leaves a cut file and says nothing
+    (mount / "filler").unlink()
+    assert run_command("demo", [str(SHARED / "data" / "video" / "obama.mp4"), "--output", str(mount / "v.mp4"),
+                                *model]) == 2
+    assert _one_line(capsys.readouterr().err) == f"error: {mount / 'v.mp4'}: cannot be written (No space left on device)"
+    assert (mount / "v.mp4").read_bytes() == earlier["v.mp4"]
 
 
 def test_a_full_stdout_is_named_as_stdout_not_as_the_output(full_disk, tmp_path):

@@ -185,7 +185,7 @@ class VideoOutput:
     def __init__(self, path, fps, depth=8):
         self.path, self.fps, self._writer, self._pending = Path(path), fps, None, None
         self._frames, self._thread, self._error = queue.Queue(depth), None, None
-        self.encode_seconds = 0.0
+        self.encode_seconds, self._count = 0.0, 0
 
     def write(self, frame):
         if self._writer is None:
@@ -205,6 +205,7 @@ class VideoOutput:
         if self._error is not None:
             raise self._error
         self._frames.put(frame)
+        self._count += 1
 
     def _encode(self):
         while (frame := self._frames.get()) is not None:
@@ -217,12 +218,28 @@ class VideoOutput:
                 self.encode_seconds += time.perf_counter() - start
 
     def close(self):
-        """Encode what is queued, finish the file and give it its name."""
+        """Encode what is queued, finish the file and give it its name (if it is whole: OpenCV's
+        writer says nothing when the disk fills, it leaves a cut file)."""
         if self._stop():
+            if self._error is None and not self._whole():
+                full = _free_bytes(self.path.parent) == 0
+                self._error = OutputError(f"{self.path}: cannot be written "
+                                          f"({'No space left on device' if full else 'the encoder left it incomplete'})")
             if self._error is not None:
                 self._pending.discard()
                 raise self._error
             self._pending.commit()
+
+    def _whole(self) -> bool:
+        """Whether the written file opens and holds every frame (its header's count, which an
+        index-less container only estimates: one off is allowed) with the disk not full."""
+        if _free_bytes(self._pending.tmp.parent) == 0:
+            return False
+        capture = cv2.VideoCapture(str(self._pending.tmp))
+        try:
+            return capture.isOpened() and abs(capture.get(cv2.CAP_PROP_FRAME_COUNT) - self._count) <= 1
+        finally:
+            capture.release()
 
     def discard(self):
         """Stop encoding and delete the partial file."""
