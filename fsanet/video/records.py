@@ -32,6 +32,8 @@ DATA_SUFFIXES = (".csv", ".jsonl")
 ROTATION = tuple(f"r{i}{j}" for i in range(3) for j in range(3))
 SPREAD = tuple(f"{a}_spread" for a in ANGLES)
 SMOOTHED = tuple(f"{a}_smoothed" for a in ANGLES)
+REQUIRED = ("frame", "time", "track", *ANGLES)
+"""The columns every record has (what ``fsanet plot`` draws)."""
 
 
 @dataclasses.dataclass
@@ -181,20 +183,17 @@ def read_records(path) -> list:
     return rows
 
 
-REQUIRED = ("frame", "time", "track", *ANGLES)
-"""The columns every record has (what ``fsanet plot`` draws)."""
-
-
 def _wrong(row) -> str | None:
     """What is wrong with a read record, None if nothing."""
     missing = [c for c in REQUIRED if c not in row]
     if missing:
         return f"no {', '.join(missing)}"
-    for column, value in row.items():
+    for column in (*REQUIRED, *SPREAD, *SMOOTHED):
+        value = row.get(column)
+        if value is None and column in ("time", *SPREAD, *SMOOTHED):  # images have no time
+            continue
         whole = column in ("frame", "track")
-        if column in REQUIRED + SPREAD + SMOOTHED and not (
-                isinstance(value, int if whole else (int, float)) and not isinstance(value, bool)
-                or value is None and column not in ("frame", "track", *ANGLES)):
+        if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)):
             return f"{column} is {value!r}, not {'a whole number' if whole else 'a number'}"
     return None
 
