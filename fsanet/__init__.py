@@ -8,9 +8,7 @@
 TensorFlow import): each public name is imported from its module on first use.
 """
 
-from __future__ import annotations
-
-import importlib
+import importlib as _importlib
 
 from fsanet import _moved
 
@@ -26,6 +24,9 @@ _PUBLIC = {
     "PosePredictor": "fsanet.deploy.predictor", "configure_cpu_threads": "fsanet.deploy.threads",
     "resolve_model": "fsanet.hub.model_spec", "FSANetError": "fsanet.errors",
     "export": "fsanet.hub.model_spec:export_model",
+    "HeadPoseEstimator": "fsanet.api.estimator", "estimate": "fsanet.api.estimator",
+    "analyze": "fsanet.api.estimator", "draw": "fsanet.api.estimator", "to_dataframe": "fsanet.api.estimator",
+    "FaceRecord": "fsanet.video.records",
 }
 """Public name -> ``module`` or ``module:attribute`` where the name differs."""
 __all__ = sorted(_PUBLIC)
@@ -36,11 +37,11 @@ _moved.install()  # the module paths of 1.1 (fsanet.model_spec, ...), deprecated
 def __getattr__(name):
     if name in _PUBLIC:
         module, _, attribute = _PUBLIC[name].partition(":")
-        value = getattr(importlib.import_module(module), attribute or name)
+        value = getattr(_importlib.import_module(module), attribute or name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'fsanet' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_PUBLIC))
+    return sorted(set(__all__) | {"__version__"})

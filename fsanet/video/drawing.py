@@ -41,7 +41,8 @@ def draw_face(frame, record, draw_pose):
     draw_pose(frame, yaw, pitch, roll, (x + w / 2, y + h / 2), size=w / 2,
                    thickness=max(1, round(w / 60)))
     cv2.rectangle(frame, (x, y), (x + w, y + h), (255, 255, 255), 1)
-    cv2.putText(frame, f"#{record.track} yaw {yaw:.0f} pitch {pitch:.0f} roll {roll:.0f}",
+    track = "" if record.track is None else f"#{record.track} "
+    cv2.putText(frame, f"{track}yaw {yaw:.0f} pitch {pitch:.0f} roll {roll:.0f}",
                 (x, max(y - 6, 12)), cv2.FONT_HERSHEY_SIMPLEX, max(0.4, w / 300), (255, 255, 255), 1,
                 cv2.LINE_AA)
 

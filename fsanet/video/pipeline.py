@@ -116,6 +116,26 @@ class PoseAnnotator:
         self.frames += 1
         return records
 
+def annotated_frames(source, annotator, draw=False, timings=None):
+    """(name, frame, records) for each frame of ``source`` (a ``fsanet.video.media.Source``) as
+    ``annotator`` sees it: the frame loop the demo and ``fsanet.analyze`` share. A video frame's time is
+    its presentation time (``Source.frame_time``), a camera's the seconds since the first frame;
+    photos have none and are unrelated (each starts a fresh set of tracks, IDs from 0). ``timings``
+    (a dict of seconds) gets the time spent waiting for frames."""
+    still = source.kind in ("image", "folder")
+    start = tick = time.perf_counter()
+    for name, frame in source:
+        if timings is not None:
+            timings["waiting for frames"] += time.perf_counter() - tick
+        if still:
+            annotator.tracker = FaceTracker()
+            time_s = None
+        else:
+            time_s = source.frame_time() if source.kind == "video" else time.perf_counter() - start
+        yield name, frame, annotator(frame, time_s, name, draw=draw)
+        tick = time.perf_counter()
+
+
 def run_source(source, annotator, output, show=False, report=print, data=None):
     """Annotate every frame of a source; returns {"frames", "faces" per frame, "seconds", "timings"}.
 
@@ -124,22 +144,13 @@ def run_source(source, annotator, output, show=False, report=print, data=None):
     complete file of that name stays; a camera has no end, so what it recorded until Ctrl-C or q is
     the whole recording and is kept.
     ``data``: a ``fsanet.video.records.RecordWriter`` that gets each frame's records as it finishes.
-    Photos of a folder are unrelated: each starts a fresh set of tracks (IDs from 0).
     """
     faces_per_frame, video, complete = [], None, False
     timings = defaultdict(float)
     still = source.kind in ("image", "folder")
     start = time.perf_counter()
-    tick = time.perf_counter()
     try:
-        for name, frame in source:
-            timings["waiting for frames"] += time.perf_counter() - tick
-            if still:
-                annotator.tracker = FaceTracker()
-                time_s = None
-            else:
-                time_s = source.frame_time() if source.kind == "video" else time.perf_counter() - start
-            records = annotator(frame, time_s, name, draw=output is not None or show)
+        for name, frame, records in annotated_frames(source, annotator, output is not None or show, timings):
             faces_per_frame.append(len(records))
             tick = time.perf_counter()
             if data is not None:
@@ -168,7 +179,6 @@ def run_source(source, annotator, output, show=False, report=print, data=None):
                 cv2.imshow("fsanet", frame)
                 if cv2.waitKey(1) & 0xFF in (27, ord("q")):
                     break
-            tick = time.perf_counter()
         complete = True
     finally:
         if video is not None and (complete or source.kind == "camera"):

@@ -43,7 +43,7 @@ class FaceRecord:
     frame: int
     time: float | None
     source: str
-    track: int
+    track: int | None  # None for a face of ``fsanet.estimate`` (a photo has no tracks)
     box: tuple
     detected: bool
     confidence: float
@@ -51,13 +51,30 @@ class FaceRecord:
     spread: tuple | None = None
     smoothed: tuple | None = None
 
+    @property
+    def yaw(self) -> float:
+        return float(self.pose[0])
+
+    @property
+    def pitch(self) -> float:
+        return float(self.pose[1])
+
+    @property
+    def roll(self) -> float:
+        return float(self.pose[2])
+
+    @property
+    def rotation(self) -> np.ndarray:
+        """The 3x3 rotation matrix of the angles (``fsanet.core.pose.rotation_from_pose``)."""
+        return rotation_from_pose(*(float(a) for a in self.pose))
+
     def as_dict(self) -> dict:
         """The record with the CSV's column names; ``box`` and ``rotation`` as lists."""
         row = dict(frame=self.frame, time=None if self.time is None else round(self.time, 4),
                    source=self.source, track=self.track, box=[int(v) for v in self.box],
                    detected=bool(self.detected), confidence=round(float(self.confidence), 4))
         row.update(zip(ANGLES, (round(float(a), 4) for a in self.pose)))
-        row["rotation"] = np.round(rotation_from_pose(*self.pose), 6).tolist()
+        row["rotation"] = np.round(self.rotation.astype(np.float64), 6).tolist()  # float64: 6 decimals print as 6
         if self.spread is not None:
             row.update(zip(SPREAD, (round(float(s), 4) for s in self.spread)))
         if self.smoothed is not None:
@@ -71,7 +88,8 @@ def columns(spread=True, smoothed=False) -> list:
     return names + list(SPREAD if spread else ()) + list(SMOOTHED if smoothed else ())
 
 
-def _flat(row) -> dict:
+def flat_row(row) -> dict:
+    """A record's dict (``FaceRecord.as_dict``) with the CSV's flat columns: x, y, w, h and r00..r22."""
     row = dict(row)
     row.update(zip("xywh", row.pop("box")))
     row.update(zip(ROTATION, (v for line in row.pop("rotation") for v in line)))
@@ -110,7 +128,7 @@ class RecordWriter:
         """The records of one finished frame (possibly none), on disk when this returns."""
         rows = [r.as_dict() for r in records]
         if self.format == ".csv":
-            flat = [_flat(r) for r in rows]
+            flat = [flat_row(r) for r in rows]
             text = self._csv_lines([["" if r.get(c) is None else r.get(c, "") for c in self.columns]
                                     for r in flat])
         else:
@@ -167,7 +185,7 @@ def read_records(path) -> list:
     lines = text.split("\n")[:-1]  # the part after the last newline is unfinished (or empty)
     try:
         if suffix == ".jsonl":
-            rows = [_flat(json.loads(line)) for line in lines if line.strip()]
+            rows = [flat_row(json.loads(line)) for line in lines if line.strip()]
         else:
             reader = csv.DictReader(lines)
             rows = [{k: _number(k, v) for k, v in row.items()} for row in reader]
