@@ -39,6 +39,15 @@ def _api_cases(tmp_path):
         "resolve_model": [(("capsul",), {}), ((123,), {}), (("fusoin:a.h5,b.h5",), {}),
                           ((str(tmp_path / "missing.keras"),), {})],
         "export": [(("capsul", tmp_path / "x.onnx", "onnx"), {}), ((123, tmp_path / "x.onnx", "onnx"), {})],
+        "HeadPoseEstimator": [(("capsul",), {}), ((123,), {})],
+        "estimate": [((123,), {"model": "capsule"}), ((str(tmp_path / "missing.jpg"),), {"model": "capsule"}),
+                     ((PORTRAIT,), {"model": "capsul"})],
+        "analyze": [((str(tmp_path / "missing.mp4"),), {"model": "capsule"}), ((PORTRAIT,), {"model": "capsul"}),
+                    ((PORTRAIT,), {"model": "capsule", "every": "10"})],
+        "draw": [((PORTRAIT, [123]), {}), ((123, []), {}), ((PORTRAIT, []), {"style": "arrows"})],
+        "to_dataframe": [(([123],), {}), ((123,), {})],
+        "FaceRecord": [((0, None, "x", 0, (1, 2, 3, 4), True, 0.9, (1.0, 2.0)), {}),
+                       ((0, None, "x", 0, 5, True, 0.9, (1.0, 2.0, 3.0)), {})],
     }
 
 

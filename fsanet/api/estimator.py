@@ -22,14 +22,14 @@ import numpy as np
 from fsanet.core.images import as_bgr, read_image
 from fsanet.core.protocols import DEFAULT_PROTOCOL
 from fsanet.deploy.predictor import PosePredictor
-from fsanet.errors import UsageError
+from fsanet.errors import ArgumentTypeError, UsageError
 from fsanet.faces.detectors import default_detection_width, default_detector, make_detector
 from fsanet.hub.model_spec import resolve_model
 from fsanet.model.variants import IMAGE_SIZE
 from fsanet.video.drawing import DRAWINGS, draw_face
 from fsanet.video.media import Source
 from fsanet.video.pipeline import PoseAnnotator, annotated_frames
-from fsanet.video.records import columns, flat_row
+from fsanet.video.records import FaceRecord, columns, flat_row
 from fsanet.video.smoothing import PoseSmoother
 
 
@@ -74,14 +74,16 @@ class HeadPoseEstimator:
         return [dataclasses.replace(r, track=None) for r in records]
 
     def analyze(self, source, every=10, smooth=False):
-        """Yield one list of records per frame of ``source``: a video file, a folder of photos, a
-        photo, or a webcam index (an int); faces of videos and webcams are tracked (detection every
-        ``every`` frames, boxes carried in between), ``smooth`` adds One-Euro-smoothed angles."""
+        """An iterator of one list of records per frame of ``source``: a video file, a folder of
+        photos, a photo, or a webcam index (an int); faces of videos and webcams are tracked
+        (detection every ``every`` frames, boxes carried in between), ``smooth`` adds
+        One-Euro-smoothed angles. A bad input or option fails here, not at the first frame."""
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ArgumentTypeError(f"every is a number of frames (an int, at least 1), got {every!r}")
         source = Source(None if source is None else str(source))
         moving = source.kind in ("video", "camera")
         annotator = self.annotator(source.kind, every if moving else 1, smooth and moving)
-        for _, _, records in annotated_frames(source, annotator):
-            yield records
+        return (records for _, _, records in annotated_frames(source, annotator))
 
 
 _ESTIMATORS = {}
@@ -113,6 +115,7 @@ def draw(image, faces, style="axes"):
     """A copy of ``image`` with each face's pose (``style``: axes or cube), box and angles drawn."""
     if style not in DRAWINGS:
         raise UsageError(f"style {style!r}: choose from {', '.join(DRAWINGS)}")
+    faces = _records(faces)
     canvas = read_image(image) if isinstance(image, (str, os.PathLike)) else np.array(as_bgr(image), np.uint8)
     for face in faces:
         draw_face(canvas, face, DRAWINGS[style])
@@ -126,7 +129,20 @@ def to_dataframe(records):
         import pandas
     except ImportError:
         raise UsageError("to_dataframe needs pandas: pip install pandas") from None
-    flat = [r for item in records for r in (item if isinstance(item, list) else [item])]
+    flat = _records(records)
     rows = [flat_row(r.as_dict()) for r in flat]
     names = columns(spread=any(r.spread is not None for r in flat), smoothed=any(r.smoothed is not None for r in flat))
     return pandas.DataFrame(rows, columns=names)
+
+
+def _records(items) -> list:
+    """``FaceRecord`` objects, or lists of them (``analyze``'s frames), as one flat list."""
+    try:
+        flat = [r for item in items for r in (item if isinstance(item, list) else [item])]
+    except TypeError:
+        flat = [items]
+    wrong = [r for r in flat if not isinstance(r, FaceRecord)]
+    if wrong:
+        raise ArgumentTypeError(f"expected face records (what fsanet.estimate and analyze give), got "
+                                f"{type(wrong[0]).__name__}")
+    return flat

@@ -26,7 +26,7 @@ import numpy as np
 
 from fsanet.core.outputs import PARTIAL_SUFFIX, GrowingOutput
 from fsanet.core.pose import ANGLES, rotation_from_pose
-from fsanet.errors import OutputError, RecordError
+from fsanet.errors import ArgumentTypeError, OutputError, RecordError
 
 DATA_SUFFIXES = (".csv", ".jsonl")
 ROTATION = tuple(f"r{i}{j}" for i in range(3) for j in range(3))
@@ -50,6 +50,15 @@ class FaceRecord:
     pose: tuple
     spread: tuple | None = None
     smoothed: tuple | None = None
+
+    def __post_init__(self):
+        try:
+            sizes = len(self.box), len(self.pose)
+        except TypeError:
+            sizes = None
+        if sizes != (4, 3):
+            raise ArgumentTypeError(f"a FaceRecord's box is (x, y, w, h) and its pose (yaw, pitch, roll), "
+                                    f"got {self.box!r} and {self.pose!r}")
 
     @property
     def yaw(self) -> float:
