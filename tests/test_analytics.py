@@ -158,23 +158,26 @@ def test_smoothing_steadies_a_still_face_without_moving_it(shared, tmp_path):
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL])
 def test_an_interrupted_run_keeps_every_finished_frame(shared, tmp_path, stop):
     data, video = tmp_path / "obama.jsonl", tmp_path / "obama_pose.mp4"
+    partial = tmp_path / "obama.jsonl.partial"  # the data file's name until the run completes
     command = [sys.executable, "-m", "fsanet", "demo", str(shared / "data" / "video" / "obama.mp4"),
                "--data", str(data), "--output", str(video), "--no-display"]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and process.poll() is None:
-        if data.exists() and data.read_text().count("\n") >= 20:
+        if partial.exists() and partial.read_text().count("\n") >= 20:
             break
         time.sleep(0.05)
     assert process.poll() is None, process.communicate()[1].decode()[-2000:]
     process.send_signal(stop)
     status = process.wait(timeout=60)
-    rows = read_records(data)  # parses
+    rows = read_records(partial)  # parses
     frames = frames_of(rows)
     assert 20 <= len(frames) < 158 and frames == list(range(len(frames)))  # no gap, no half frame
     assert len(rows) == len(frames)  # one face per frame
-    assert data.read_text().endswith("\n")
+    assert partial.read_text().endswith("\n") and not data.exists()
     assert status == (130 if stop == signal.SIGINT else -signal.SIGKILL)
+    if stop == signal.SIGINT:  # the interrupt line names what was kept
+        assert process.stderr.read().decode().strip().endswith(f"finished frames kept in {partial})")
     assert not video.exists()  # a cut-short video is never left under its name
     if stop == signal.SIGINT:  # nor its partial file (SIGKILL gives no chance to delete it)
         assert not list(tmp_path.glob(".*.part"))
