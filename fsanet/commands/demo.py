@@ -4,7 +4,8 @@ Without inputs it runs on a built-in photo (scikit-image's public-domain astrona
 out/astronaut_pose.jpg. --output is a folder (results named <input>_pose.jpg / .mp4), or a file name
 when there is one image or video input. --data out.csv (or .jsonl) records every face of every frame
 (track ID, box, angles, rotation matrix, the fusion members' spread; smoothed angles with --smooth),
-row by row as frames finish; `fsanet plot out.csv` draws them. Exit status: 0 done, 1 some image had
+row by row as frames finish, into out.csv.partial until the run completes (a run cut short keeps its
+finished frames there and never replaces an earlier out.csv); `fsanet plot out.csv` draws them. Exit status: 0 done, 1 some image had
 no face, 2 an input, output, model or detector that cannot be used (the other inputs are still
 processed).
 """
