@@ -91,11 +91,8 @@ def run(args) -> int:
     import numpy as np
 
     from fsanet.core.outputs import check_output
-    from fsanet.deploy.predictor import PosePredictor
-    from fsanet.deploy.threads import configure_cpu_threads
     from fsanet.errors import FSANetError, InputError
     from fsanet.faces.detectors import default_detection_width, default_detector, make_detector
-    from fsanet.hub.model_spec import resolve_model
     from fsanet.model.variants import IMAGE_SIZE
     from fsanet.video.media import Source, display_available
     from fsanet.video.pipeline import PoseAnnotator, run_source
@@ -114,6 +111,9 @@ def run(args) -> int:
         check_output(args.data, "--data", suffixes=DATA_SUFFIXES)
     if not sources:
         return status
+    from fsanet.deploy.predictor import PosePredictor  # TensorFlow loads here, after every check
+    from fsanet.deploy.threads import configure_cpu_threads
+    from fsanet.hub.model_spec import resolve_model
     try:
         configure_cpu_threads()
     except RuntimeError:

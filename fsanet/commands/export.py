@@ -40,7 +40,6 @@ def run(args) -> int:
     from fsanet.deploy.export import check_replaceable, export
     from fsanet.deploy.runners import ExportedModel
     from fsanet.errors import ExportError
-    from fsanet.hub.model_spec import resolve_model, source_metadata
 
     suffix = FORMAT_SUFFIXES[args.format]
     if suffix and args.output.suffix != suffix:
@@ -50,6 +49,7 @@ def run(args) -> int:
     check_output(args.output, "--output", folder=not suffix)
     check_replaceable(args.output, args.format, "--output")
     crops = None if args.int8 is None else representative_crops(args.int8)  # once: calibration and report
+    from fsanet.hub.model_spec import resolve_model, source_metadata  # TensorFlow loads here, after the checks
     model = resolve_model(args.model, args.protocol)
     export(model, args.output, args.format, metadata=source_metadata(args.model, args.protocol), int8=crops)
     runner = ExportedModel(args.output).runner

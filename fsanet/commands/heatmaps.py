@@ -15,7 +15,8 @@ from fsanet.commands import add_protocol_argument
 def add_arguments(parser):
     parser.add_argument("--image", help="a face image (default: the built-in astronaut photo)")
     parser.add_argument("--crop", action="store_true", help="the image is already a face crop")
-    parser.add_argument("--output", type=Path, default=Path("out/figure5.png"))
+    parser.add_argument("--output", type=Path, default=Path("out/figure5.png"),
+                        help="the image to write (default out/figure5.png)")
     parser.add_argument("--models", nargs="+", default=["capsule", "var_capsule"],
                         help="model specs with a scoring function (default: capsule var_capsule)")
     add_protocol_argument(parser)
@@ -43,11 +44,11 @@ def run(args) -> int:
 
     from fsanet.core.images import IMAGE_SUFFIXES, read_image
     from fsanet.core.outputs import check_output
-    from fsanet.experiments.structure_maps import fine_grained_structure_maps, heatmap_panel
-    from fsanet.hub.model_spec import resolve_model
     from fsanet.video.media import default_image, write_image
     check_output(args.output, "--output", suffixes=IMAGE_SUFFIXES)
     image = read_image(args.image) if args.image else default_image()
+    from fsanet.experiments.structure_maps import fine_grained_structure_maps, heatmap_panel
+    from fsanet.hub.model_spec import resolve_model  # TensorFlow loads here, after the checks
     models = [resolve_model(m, args.protocol) for m in args.models]  # a bad spec is named before detection
     crop = _face_crop(image, args.crop, args.image or "the built-in photo")
     panels = [heatmap_panel(crop, fine_grained_structure_maps(model, crop)) for model in models]

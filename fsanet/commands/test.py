@@ -110,7 +110,6 @@ def run(args) -> int:
     from fsanet.experiments.baselines import evaluate_baseline, load_raw_test_set, make_baseline
     from fsanet.experiments.config import NO_PRESET, load_preset
     from fsanet.experiments.evaluation import evaluate, format_table, load_test_set
-    from fsanet.hub.model_spec import resolve_model
     if args.json:
         check_output(args.json, "--json")
     if args.plot:
@@ -121,6 +120,7 @@ def run(args) -> int:
     angle_filter = preset.angle_filter if args.angle_filter is None else args.angle_filter
     test_sets = {Path(t).stem: load_test_set(t, angle_filter) for t in tests}
     raw_sets = {name: load_raw_test_set(folder, name, angle_filter) for name, folder in raw.items()}
+    from fsanet.hub.model_spec import resolve_model  # TensorFlow loads here, after every check
     results = (evaluate({m: resolve_model(m, protocol, exported=True) for m in networks}, test_sets,
                         backend=args.backend) if networks else {})
     for name in baselines:

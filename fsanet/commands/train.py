@@ -45,13 +45,16 @@ def add_arguments(parser):
 def run(args) -> int:
     from fsanet.core.outputs import check_output
     from fsanet.experiments.config import load_config
-    from fsanet.experiments.training import train
+    from fsanet.experiments.runs import check_run
     check_output(args.output_dir, "--output-dir", folder=True)
     overrides = {"init": args.init, "training.epochs": args.epochs, "training.batch_size": args.batch_size,
                  "training.learning_rate": args.learning_rate, "training.seed": args.seed,
                  "training.augmentation": args.augmentation, "data.train": args.train,
                  "data.validation": args.validation, "data.validation_split_by": args.validation_split_by}
     config = load_config(args.config, overrides)
+    for member in config.members:  # every run's folder and data files, before TensorFlow loads
+        check_run(config.for_member(member), args.output_dir / member, args.data_dir, args.resume)
+    from fsanet.experiments.training import train
     for member in config.members:
         run_dir = args.output_dir / member
         print(f"training {member} into {run_dir}")

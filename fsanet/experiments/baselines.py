@@ -20,9 +20,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 from fsanet.core.images import decode_image
+from fsanet.core.progress import progress_bar
 from fsanet.data.biwi import list_videos, pair_frames, read_pose_file
 from fsanet.data.npz import within_range
 from fsanet.data.type1 import pair_type1_files, read_type1_labels
@@ -124,8 +124,7 @@ def evaluate_baseline(method, test_set: RawTestSet, progress=None) -> dict:
     where no face was found), ``missed`` names, ``faces_not_found``, ``scored`` and ``unreadable``
     images. ``progress``: show a bar (None: only on a terminal)."""
     predictions, missed, unreadable = [], [], []
-    for sample in tqdm(test_set.samples, desc=f"{method.name} {test_set.name}", unit="img",
-                       disable=None if progress is None else not progress):
+    for sample in progress_bar(test_set.samples, progress, desc=f"{method.name} {test_set.name}", unit="img"):
         try:
             image = decode_image(sample.image, cv2.IMREAD_COLOR)  # strictly: a cut file is unreadable
         except ImageError:

@@ -30,12 +30,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from fsanet.core.outputs import atomic_path, atomic_write, check_output, write_json
+from fsanet.core.outputs import atomic_path, atomic_write, write_json
 from fsanet.data.augment import steps_per_epoch, training_dataset
 from fsanet.data.npz import load_pose_sets, load_sample_names
 from fsanet.data.splits import frame_split, identity_split
 from fsanet.errors import DatasetError, ModelSpecError, OutputError, TrainingError
 from fsanet.experiments.config import ExperimentConfig
+from fsanet.experiments.runs import check_run
 from fsanet.hub.model_spec import load_keras_model, resolve_model
 from fsanet.model.health import non_finite_weights
 from fsanet.model.models import build_variant
@@ -181,19 +182,8 @@ def train(config: ExperimentConfig, run_dir, data_dir="data", resume=False, stra
     """Train one variant into ``run_dir``; returns the final state dict. Everything that can be
     checked (run folder, resume files, data files, initial model) is checked before training data
     is loaded."""
-    if config.model not in config.members or len(config.members) != 1:
-        raise TrainingError(f"{config.model} is a fusion: train its members {config.members} one by one")
-    run_dir = check_output(run_dir, folder=True)
+    run_dir = check_run(config, run_dir, data_dir, resume)
     state_path = run_dir / "state.json"
-    if state_path.exists() and not resume:
-        raise TrainingError(f"{run_dir}: holds a run already; pass --resume to continue it "
-                            "or choose another output folder")
-    if resume and not state_path.exists():
-        raise TrainingError(f"{run_dir}: nothing to resume (no state.json)")
-    files = [Path(data_dir) / f for f in config.data.train + config.data.validation]
-    missing = [str(f) for f in files if not f.is_file()]
-    if missing:
-        raise DatasetError(f"{missing[0]}: dataset file not found")
     tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.training.seed)
     strategy = strategy or tf.distribute.get_strategy()
