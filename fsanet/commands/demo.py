@@ -95,7 +95,6 @@ def run(args) -> int:
     from fsanet.faces.detectors import default_detection_width, default_detector, make_detector
     from fsanet.model.variants import IMAGE_SIZE
     from fsanet.video.media import Source, display_available
-    from fsanet.video.pipeline import PoseAnnotator, run_source
     from fsanet.video.records import RecordWriter
     from fsanet.video.smoothing import PoseSmoother
 
@@ -114,6 +113,7 @@ def run(args) -> int:
     from fsanet.deploy.predictor import PosePredictor  # TensorFlow loads here, after every check
     from fsanet.deploy.threads import configure_cpu_threads
     from fsanet.hub.model_spec import resolve_model
+    from fsanet.video.pipeline import PoseAnnotator, run_source
     try:
         configure_cpu_threads()
     except RuntimeError:
