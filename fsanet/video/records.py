@@ -18,6 +18,7 @@ import csv
 import dataclasses
 import io
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -95,18 +96,21 @@ class RecordWriter:
     """Appends the records of each finished frame to a .csv or .jsonl file (its suffix decides).
 
     ``spread`` / ``smoothed``: whether the CSV has those columns (JSON lines carry what each record
-    has). The file is created (replaced) when the writer opens.
+    has). The file is created (replaced) when the writer opens. ``path`` may also be an open binary
+    stream (``sys.stdout.buffer``), written in ``format`` (.csv or .jsonl) and flushed per frame, not closed.
     """
 
-    def __init__(self, path, spread=True, smoothed=False):
-        self.path = Path(path)
-        self.format = self.path.suffix.lower()
+    def __init__(self, path, spread=True, smoothed=False, format=None):
+        self._stream = None if isinstance(path, (str, os.PathLike)) else path
+        self.path = Path(path) if self._stream is None else None
+        self.format = (format or self.path.suffix).lower()
         if self.format not in DATA_SUFFIXES:
             raise RecordError(f"{self.path}: the data file must end in .csv or .jsonl")
         self.columns = columns(spread, smoothed)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "wb", buffering=0)
+            if self._stream is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "wb", buffering=0) if self._stream is None else self._stream
         except OSError as e:
             raise RecordError(f"{self.path}: cannot write the data file ({e.strerror})") from None
         if self.format == ".csv":
@@ -122,6 +126,8 @@ class RecordWriter:
         data = memoryview(text.encode())
         while data:  # a regular file takes it in one write; the loop only guards short writes
             data = data[self._file.write(data):]
+        if self._stream is not None:
+            self._stream.flush()
 
     def write_frame(self, records):
         """The records of one finished frame (possibly none), on disk when this returns."""
@@ -137,7 +143,8 @@ class RecordWriter:
         self.rows += len(rows)
 
     def close(self):
-        self._file.close()
+        if self._stream is None:
+            self._file.close()
 
     def __enter__(self):
         return self
