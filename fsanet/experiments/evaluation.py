@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fsanet.core.progress import progress_bar
 from fsanet.data.npz import load_pose_sets
 from fsanet.errors import NonFiniteModelError
 from fsanet.experiments.metrics import pose_errors
@@ -50,10 +51,11 @@ def score(predictions, poses) -> dict:
     return dict(pose_errors(predictions, poses), yaw_bins=bins)
 
 
-def evaluate(models: dict, test_sets: dict, batch_size=256, backend=None) -> dict:
+def evaluate(models: dict, test_sets: dict, batch_size=256, backend=None, progress=False) -> dict:
     """{model label: {"size_mb", "backend", test set name: score + "predictions"}} for every pair, each Keras
     model run by ``PosePredictor`` on ``backend`` (default: the fastest that matches Keras), each
-    exported file (``fsanet.deploy.backends.ExportedModel``) under its own runtime."""
+    exported file (``fsanet.deploy.backends.ExportedModel``) under its own runtime. ``progress``: a bar
+    over the batches (``fsanet.core.progress``; None: when stderr is a terminal)."""
     from fsanet.deploy.predictor import PosePredictor
     from fsanet.deploy.runners import ExportedModel
     results = {}
@@ -65,8 +67,10 @@ def evaluate(models: dict, test_sets: dict, batch_size=256, backend=None) -> dic
         predictor = PosePredictor(model, backend=None if isinstance(model, ExportedModel) else backend)
         results[label] = {"size_mb": size_mb(model), "backend": predictor.backend}
         for name, (images, poses) in test_sets.items():
+            batches = progress_bar(range(0, len(images), batch_size), progress, desc=f"{label} on {name}",
+                                   unit="batch", leave=False)
             predictions = np.concatenate([predictor.predict_prepared(images[i:i + batch_size].astype(np.float32))
-                                          for i in range(0, len(images), batch_size)])
+                                          for i in batches])
             if not np.isfinite(predictions).all():
                 raise NonFiniteModelError(f"{label}: gives NaN or infinite angles on {name}; its weights are "
                                      "damaged or diverged, refusing to score it")
