@@ -95,6 +95,28 @@ def test_export_matches_keras(format, name, exported, pretrained, aflw_samples):
             assert difference <= TOLERANCE_DEGREES, (images.shape, batch_size, difference)
 
 
+def opencv_dnn_runtime(path):
+    """The exported ONNX under OpenCV's DNN module (README, Deploying): cv2 is a dependency already."""
+    import cv2
+    net = cv2.dnn.readNetFromONNX(str(path))
+
+    def run(x):
+        net.setInput(x, "image")
+        return net.forward("pose")
+    return run
+
+
+@pytest.mark.large
+@pytest.mark.parametrize("name", ["capsule", "fusion"])
+def test_the_onnx_file_runs_at_parity_under_opencv_dnn(name, exported, pretrained, aflw_samples):
+    run = opencv_dnn_runtime(exported(name, "onnx"))
+    random = np.random.default_rng(11).uniform(0, 255, (7, 64, 64, 3)).astype(np.float32)
+    for images in (aflw_samples[0].astype(np.float32), random):
+        for batch_size in (1, 7):
+            difference = max_difference_by_batch(run, pretrained(name), images, batch_size)
+            assert difference <= TOLERANCE_DEGREES, (images.shape, batch_size, difference)
+
+
 @pytest.mark.parametrize("format", FORMATS)
 def test_export_carries_contract_and_metadata(format, exported):
     path = exported("fusion", format)

@@ -137,14 +137,13 @@ class RunCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         lr = keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
-        logs = dict(logs or {}, epoch=epoch, learning_rate=float(lr))
-        row = {k: float(v) for k, v in logs.items()}
-        row["epoch"] = epoch
+        row = {k: float(v) for k, v in dict(logs or {}, learning_rate=float(lr)).items()}
+        row["epoch"] = epoch + 1  # epochs are counted from 1 everywhere: printed, history.csv, state.json
         self.state["history"].append(row)
         save_model(self.model, self.run_dir / "last.keras", keep_previous=self.run_dir / "previous.keras")
         val = row.get("val_mae")
         if val is not None and (self.state["best_val_mae"] is None or val < self.state["best_val_mae"]):
-            self.state.update(best_val_mae=val, best_epoch=epoch)
+            self.state.update(best_val_mae=val, best_epoch=epoch + 1)
             save_model(self.model, self.run_dir / "best.keras")
         write_history(self.run_dir / "history.csv", self.state["history"])
         self.state["epochs_done"] = epoch + 1
@@ -192,6 +191,7 @@ def train(config: ExperimentConfig, run_dir, data_dir="data", resume=False, stra
         state = read_run_state(run_dir, config)
         with strategy.scope():
             model, first_epoch = resume_checkpoint(run_dir, state, t.batch_size)
+        print(f"resuming {run_dir} at epoch {first_epoch + 1} of {t.epochs} ({first_epoch} done)")
     else:
         with strategy.scope():
             model = compile_model(initial_model(config), config)
