@@ -260,3 +260,13 @@ def test_a_test_set_not_asked_for_is_never_read(tmp_path, capsys):
                                 "--raw-dir", str(tmp_path / "nowhere"), "--data-dir", str(tmp_path / "nowhere")]) == 0
     out = capsys.readouterr().out
     assert "\nok\n" in out and "\nAFLW2000\n" not in out and "\nBIWI_noTrack\n" not in out
+
+
+def test_the_table_keeps_its_columns_for_a_long_method_name():
+    from fsanet.experiments.evaluation import format_table
+    score = {"yaw": 1.0, "pitch": 2.0, "roll": 3.0, "mae": 2.0}
+    long = "/tmp/some/long/folder/runs/protocol1/capsule/final.keras"
+    table = format_table({long: {"size_mb": 0.95, "a": score}, "capsule": {"size_mb": 0.95, "a": score}}, ["a"])
+    header, rule, *rows = table.strip().splitlines()[1:]
+    assert len({len(header), len(rule), *map(len, rows)}) == 1  # every row as wide as the header
+    assert all(row.endswith("    1.00    2.00    3.00    2.00") for row in rows)

@@ -89,10 +89,11 @@ def format_table(results: dict, test_sets, published=None, metrics=(), not_run=N
     ``not_run`` ({label: why}) lists methods to show with the paper's figures only.
     """
     published, not_run = published or {}, not_run or {}
+    width = max([28, *(len(label) + 2 for label in [*results, *not_run])])  # a long path keeps its row
     lines = []
     for name in test_sets:
         paper = published.get(name, {})
-        header = (f"{'method':<28}{'size (MB)':>10}{'yaw':>8}{'pitch':>8}{'roll':>8}{'MAE':>8}"
+        header = (f"{'method':<{width}}{'size (MB)':>10}{'yaw':>8}{'pitch':>8}{'roll':>8}{'MAE':>8}"
                   + "".join(f"{TABLE_METRICS[m]:>10}" for m in metrics))
         if paper:
             header += f"   |{'paper:':>8}{'yaw':>7}{'pitch':>8}{'roll':>8}{'MAE':>8}"
@@ -102,7 +103,7 @@ def format_table(results: dict, test_sets, published=None, metrics=(), not_run=N
             if name not in result:
                 continue
             r = result[name]
-            row = (f"{label:<28}{result['size_mb']:>10.2f}"
+            row = (f"{label:<{width}}{result['size_mb']:>10.2f}"
                    + _cells([r["yaw"], r["pitch"], r["roll"], r["mae"]])
                    + _cells([r[m] for m in metrics], 10))
             lines.append(row + _paper_cells(paper.get(label)) if paper else row)
@@ -111,7 +112,7 @@ def format_table(results: dict, test_sets, published=None, metrics=(), not_run=N
                              f"{r['faces_not_found'] + r['scored']} images (scored on the {r['scored']} found)")
         for label, why in not_run.items():
             if label in paper:
-                lines.append(f"{label:<28}{'not run':>10}{'':>{32 + 10 * len(metrics)}}"
+                lines.append(f"{label:<{width}}{'not run':>10}{'':>{32 + 10 * len(metrics)}}"
                              + _paper_cells(paper[label]))
                 notes.append(f"{label}: not run ({why})")
         lines += [f"  {note}" for note in notes]
