@@ -138,7 +138,12 @@ def test_figure5_structure_maps(tmp_path, pretrained, aflw_samples, capsys):
     with pytest.raises(ModelSpecError, match="no fine-grained structure mapping"):
         fine_grained_structure_maps(pretrained("noS_capsule"), crop)
     assert run_command("heatmaps", ["--output", str(tmp_path / "fig5.png")]) == 0
-    assert cv2.imread(str(tmp_path / "fig5.png")).shape == (2 * 3 * 128 + 8, 8 * 128, 3)
+    figure = cv2.imread(str(tmp_path / "fig5.png"))
+    assert figure.shape == (2 * (28 + 3 * 128) + 8, 8 * 128, 3)  # per model: a title band, 3 stages
+    assert (figure[:28] < 128).any() and (figure[:28] == 255).mean() > 0.9  # the model's name on white
+    group = SHARED / "data" / "images" / "group_1920x1080.jpg"
+    assert run_command("heatmaps", ["--image", str(group), "--models", "capsule", "--output", str(tmp_path / "g.png")]) == 0
+    assert "faces found; showing the largest, box" in capsys.readouterr().out
 
 
 def test_several_results_need_an_output_folder(shared, tmp_path, capsys):
