@@ -39,6 +39,11 @@ CONTRACT_ERRORS = [  # (arguments, the start of the one line)
      "error: OUT/AFW.npz: dataset file not found"),
     (["export", "fusion", "--format", "onnx", "--output", "OUT/x.tflite"], "error: --output OUT/x.tflite: onnx files"),
     (["heatmaps", "--image", "nosuch.jpg", "--output", "OUT/x.png"], "error: nosuch.jpg: file not found"),
+    ([PORTRAIT, "--model", "OUT/nosuch.keras", "--no-video"], "error: OUT/nosuch.keras: model file not found"),
+    ([PORTRAIT, "--model", "fusion:capsule,capsul", "--no-video"], "error: capsul: not a model"),
+    (["test", "--models", "OUT/nosuch.onnx", "--test", "nosuch.npz"], "error: OUT/nosuch.onnx: exported model not found"),
+    (["export", "OUT/a.tflite", "--format", "onnx", "--output", "OUT/x.onnx"], "error: OUT/a.tflite: exported model not"),
+    (["heatmaps", "--models", "capsule", "nosuch.h5", "--output", "OUT/x.png"], "error: nosuch.h5: weight file not found"),
 ]
 
 

@@ -124,6 +124,7 @@ def run(args) -> int:
     from fsanet.core.outputs import check_output
     from fsanet.errors import FSANetError, InputError
     from fsanet.faces.detectors import default_detection_width, default_detector, make_detector
+    from fsanet.hub.specs import check_spec
     from fsanet.model.variants import IMAGE_SIZE
     from fsanet.video.media import Source, display_available
     from fsanet.video.records import RecordWriter
@@ -146,6 +147,7 @@ def run(args) -> int:
         raise UsageError(f"--json: one object per photo, but {moving[0]} is a video; use --data - "
                          "(a CSV row per face per frame) or --data FILE.jsonl")
     say = print if not (args.json or args.data == STDOUT) else functools.partial(print, file=sys.stderr)
+    check_spec(args.model, exported=True)
     if not sources:
         return status
     from fsanet.deploy.predictor import PosePredictor  # TensorFlow loads here, after every check

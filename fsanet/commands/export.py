@@ -40,12 +40,14 @@ def run(args) -> int:
     from fsanet.deploy.export import check_replaceable, export
     from fsanet.deploy.runners import ExportedModel
     from fsanet.errors import ExportError
+    from fsanet.hub.specs import check_spec
 
     suffix = FORMAT_SUFFIXES[args.format]
     if suffix and args.output.suffix != suffix:
         raise ExportError(f"--output {args.output}: {args.format} files end in {suffix}")
     if not suffix and args.output.suffix in (".onnx", ".tflite"):
         raise ExportError(f"--output {args.output}: a SavedModel is a folder; drop the suffix")
+    check_spec(args.model)
     check_output(args.output, "--output", folder=not suffix)
     check_replaceable(args.output, args.format, "--output")
     crops = None if args.int8 is None else representative_crops(args.int8)  # once: calibration and report

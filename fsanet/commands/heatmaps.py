@@ -47,9 +47,12 @@ def run(args) -> int:
 
     from fsanet.core.images import IMAGE_SUFFIXES, read_image
     from fsanet.core.outputs import check_output
+    from fsanet.hub.specs import check_spec
     from fsanet.video.media import default_image, write_image
     check_output(args.output, "--output", suffixes=IMAGE_SUFFIXES)
     image = read_image(args.image) if args.image else default_image()
+    for spec in args.models:
+        check_spec(spec)
     from fsanet.experiments.structure_maps import fine_grained_structure_maps, heatmap_panel
     from fsanet.hub.model_spec import resolve_model  # TensorFlow loads here, after the checks
     models = [resolve_model(m, args.protocol) for m in args.models]  # a bad spec is named before detection

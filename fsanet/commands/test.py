@@ -121,12 +121,15 @@ def run(args) -> int:
     from fsanet.experiments.baselines import evaluate_baseline, load_raw_test_set, make_baseline, raw_crops
     from fsanet.experiments.config import NO_PRESET, load_preset
     from fsanet.experiments.evaluation import evaluate, format_table, load_test_set
+    from fsanet.hub.specs import check_spec
     if args.json:
         check_output(args.json, "--json")
     if args.plot:
         check_output(args.plot, "--plot", folder=True)
     preset = load_preset(args.preset) if args.preset else NO_PRESET
     networks, baselines, tests, raw, not_run, networks_on_raw = _plan(args, preset)
+    for spec in networks:
+        check_spec(spec, exported=True)
     protocol = args.protocol or preset.protocol
     angle_filter = preset.angle_filter if args.angle_filter is None else args.angle_filter
     test_sets = {Path(t).stem: load_test_set(t, angle_filter) for t in tests}
