@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 from conftest import ROOT, SHARED, clean_env
 
@@ -115,3 +116,14 @@ def test_import_fsanet_keeps_tensorflows_start_up_lines_off_stderr():
     assert (done.returncode, done.stderr) == (0, "")
     done = fresh("import fsanet\nfsanet.quiet()\nimport tensorflow as tf\nprint(tf.get_logger().level)")
     assert (done.returncode, done.stdout.strip(), done.stderr) == (0, "40", "")  # logging.ERROR
+
+
+@pytest.mark.large
+def test_train_names_a_missing_init_model_before_tensorflow(tmp_path):
+    from fsanet.data.npz import write_pose_npz
+    write_pose_npz(tmp_path / "a.npz", np.zeros((2, 64, 64, 3), np.uint8), np.zeros((2, 3)))
+    status, stderr, imported, _ = run_fsanet("train", ROOT / "configs" / "protocol1" / "capsule.toml", "--init",
+                                             tmp_path / "nosuch.keras", "--data-dir", tmp_path, "--train", "a.npz",
+                                             "--validation", "a.npz", "--output-dir", tmp_path / "runs")
+    assert (status, stderr) == (2, [f"error: {tmp_path / 'nosuch.keras'}: model file not found"])
+    assert "tensorflow" not in imported and not (tmp_path / "runs").exists()

@@ -8,11 +8,12 @@ from pathlib import Path
 from fsanet.core.outputs import check_output
 from fsanet.errors import DatasetError, TrainingError
 from fsanet.experiments.config import ExperimentConfig
+from fsanet.hub.specs import check_spec
 
 
 def check_run(config: ExperimentConfig, run_dir, data_dir="data", resume=False) -> Path:
     """The run folder, checked: one variant, a folder free for a new run (or holding one to resume),
-    every training and validation file present."""
+    every training and validation file present, the model to start from (``init``) named rightly."""
     if config.model not in config.members or len(config.members) != 1:
         raise TrainingError(f"{config.model} is a fusion: train its members {config.members} one by one")
     run_dir = check_output(run_dir, folder=True)
@@ -26,4 +27,6 @@ def check_run(config: ExperimentConfig, run_dir, data_dir="data", resume=False) 
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         raise DatasetError(f"{missing[0]}: dataset file not found")
+    if config.init not in (None, "authors") and not resume:
+        check_spec(config.init)
     return run_dir
