@@ -150,11 +150,16 @@ def test_litert_file_holds_its_weights(exported, pretrained):
     assert path.stat().st_size > 4 * pretrained("fusion").count_params()
 
 
-def test_readme_onnx_snippet_needs_only_onnxruntime_and_numpy(exported, aflw_samples, pretrained, tmp_path):
+@pytest.mark.parametrize("format,first_line", [("onnx", "import numpy as np, onnxruntime as ort"),
+                                               ("litert", "from ai_edge_litert.interpreter import Interpreter")])
+def test_readme_snippets_need_only_their_runtime_and_numpy(format, first_line, exported, aflw_samples, pretrained,
+                                                           tmp_path):
     readme = (ROOT / "README.md").read_text()
-    snippet = re.search(r"```python\n(import numpy as np, onnxruntime as ort\n.*?)```", readme, re.S).group(1)
-    assert len(snippet.strip().splitlines()) == 5
-    (tmp_path / "fusion.onnx").write_bytes(exported("fusion", "onnx").read_bytes())
+    snippet = re.search(r"```python\n((?:import numpy as np\n)?" + re.escape(first_line) + r"\n.*?)```",
+                        readme, re.S).group(1)
+    assert "poses = " in snippet and len(snippet.strip().splitlines()) <= 10
+    path = exported("fusion", format)
+    (tmp_path / f"fusion{path.suffix}").write_bytes(path.read_bytes())
     np.save(tmp_path / "crops.npy", aflw_samples[0])
     blocker = tmp_path / "blocker"
     blocker.mkdir()
