@@ -22,7 +22,8 @@ from fsanet.deploy.export import FORMAT_SUFFIXES, FORMATS
 def add_arguments(parser):
     parser.add_argument("model", help="any model spec: released name or alias, fusion, fusion:a,b,c, "
                                       ".keras or authors' .h5")
-    parser.add_argument("--format", required=True, choices=FORMATS)
+    parser.add_argument("--format", required=True, choices=FORMATS,
+                        help="onnx (.onnx), litert (.tflite) or savedmodel (a folder)")
     parser.add_argument("--output", required=True, type=Path,
                         help="the file (.onnx, .tflite) or folder (savedmodel) to write")
     add_protocol_argument(parser)
