@@ -37,6 +37,7 @@ def cases(tmp):
         "fsanet plot nosuch.csv": ["plot", "nosuch.csv"],
         "fsanet train nosuch.toml": ["train", "nosuch.toml"],
         "fsanet export fusion ... x.tflite": ["export", "fusion", "--format", "onnx", "--output", tmp / "x.tflite"],
+        "fsanet photo --model nosuch.keras": [PORTRAIT, "--model", tmp / "nosuch.keras", "--no-video"],
         "fsanet plot clip.csv (works)": ["plot", data, "--output", tmp / "clip.png"],
     }
 
