@@ -180,8 +180,9 @@ class H264Writer:
         self._av = av
         width, height = size
         self._pad = (width % 2, height % 2)
-        self._container = av.open(str(path), "w", format=_container_format(path),
-                                  options={"movflags": "faststart"} if Path(path).suffix.lower() != ".mkv" else {})
+        muxer = _container_format(path)
+        self._container = av.open(str(path), "w", format=muxer,  # faststart: the index first, for streaming
+                                  options={"movflags": "faststart"} if muxer in ("mp4", "mov") else {})
         try:
             self._stream = self._container.add_stream("libx264", rate=fractions.Fraction(fps).limit_denominator(1001))
             self._stream.width, self._stream.height = width + self._pad[0], height + self._pad[1]
