@@ -296,3 +296,17 @@ def test_min_face_and_min_confidence_drop_detections(shared, tmp_path, capsys):
         if extra:
             assert all(min(f["box"][2:]) >= 40 for f in faces) or all(f["confidence"] >= 0.999 for f in faces)
     assert counts == {"": 8, "--min-face 40": 7, "--min-confidence 0.999": 5}
+
+
+def test_without_an_h264_encoder_the_video_falls_back_to_mp4v_with_a_warning(tmp_path, monkeypatch):
+    from fsanet.video import media
+
+    def no_pyav(*args):
+        raise ImportError("No module named 'av'")
+    monkeypatch.setattr(media, "H264Writer", no_pyav)
+    video = media.VideoOutput(tmp_path / "old.mp4", 25.0)
+    with pytest.warns(UserWarning, match="written as mp4v, which browsers do not play: PyAV is not installed"):
+        for i in range(3):
+            video.write(np.full((48, 64, 3), 50 * i, np.uint8))
+    video.close()
+    assert _h264_frames(tmp_path / "old.mp4") == ("mpeg4", 3)
