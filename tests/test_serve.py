@@ -53,10 +53,10 @@ def one_line_error(response, status):
 
 
 def obama_frames(count):
-    video = cv2.VideoCapture(str(SHARED / "data" / "video" / "obama.mp4"))
-    frames = [video.read()[1] for _ in range(count)]
-    video.release()
-    return frames
+    from itertools import islice
+
+    from fsanet.video.media import Source
+    return [frame for _, frame in islice(Source(str(SHARED / "data" / "video" / "obama.mp4")), count)]
 
 
 @pytest.mark.parametrize("photo", ["portrait_750x375.jpg", "group_1920x1080.jpg"])

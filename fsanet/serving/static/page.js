@@ -9,7 +9,7 @@ const ctx = view.getContext("2d"), plotCtx = plot.getContext("2d");
 const grab = document.createElement("canvas");
 const HISTORY_S = 10, MAX_WIDTH = 640, COLORS = ["#f55", "#5f5", "#58f"];
 const state = window.fsanet = { frames: 0, replies: 0, last: null, photo: null, errors: [], mode: "camera" };
-let socket = null, inFlight = false, sentAt = 0, history = [], frameTimes = [], stream = null;
+let socket = null, inFlight = false, sentAt = 0, history = [], frameTimes = [], stream = null, wantCamera = false;
 
 function status(text) { $("status").textContent = text; }
 
@@ -107,13 +107,16 @@ function connect() {
 }
 
 async function startCamera() {
+  wantCamera = true;
   try {
-    stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: false });
-    video.srcObject = stream; state.mode = "camera"; $("camera").textContent = "Stop camera";
+    const opened = await navigator.mediaDevices.getUserMedia({ video: true, audio: false });
+    if (!wantCamera) { opened.getTracks().forEach((t) => t.stop()); return; }  // a photo was dropped meanwhile
+    stream = opened; video.srcObject = stream; state.mode = "camera"; $("camera").textContent = "Stop camera";
   } catch (e) { status("no camera (" + e.name + "): drop a photo"); state.mode = "photo"; }
 }
 
 function stopCamera() {
+  wantCamera = false;
   if (stream) stream.getTracks().forEach((t) => t.stop());
   stream = null; state.mode = "photo"; $("camera").textContent = "Start camera";
 }
