@@ -167,16 +167,22 @@ def test_a_photo_dropped_on_the_page_shows_the_commands_faces(server, browser, t
 
 
 @pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_a_signal_stops_the_server_with_its_status(shared, signum, status):
+def test_a_signal_lets_the_request_in_flight_finish_and_exits_with_its_status(shared, signum, status):
     port = free_port()
     process = start_server(port)
     url = f"http://127.0.0.1:{port}"
+    answered = []
     try:
         wait_ready(url, process)
-        assert post_photo(url, GROUP.read_bytes()) == 200
+        request = threading.Thread(target=lambda: answered.append(post_photo(url, GROUP.read_bytes())))
+        request.start()
+        while "fsanet_queue_depth 1" not in urllib.request.urlopen(url + "/metrics").read().decode():
+            time.sleep(0.005)  # admitted: the request is in flight
     finally:
         process.send_signal(signum)
         out, err = process.communicate(timeout=60)
+    request.join()
+    assert answered == [200]
     assert process.returncode == status, err
     assert err.strip().splitlines()[-1] == ("interrupted" if status == 130 else "terminated")
 

@@ -25,6 +25,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -203,8 +204,10 @@ async def read_body(request, limit) -> bytes:
 async def uploaded_images(request, service, many) -> list:
     """[(name, bytes)] of the request's images, each checked (``check_image``) before decoding."""
     options = service.options
-    body = await read_body(request, options.max_bytes)
     content_type = request.headers.get("content-type", "")
+    if not content_type:
+        raise UploadError(415, "no content type; send image/jpeg, image/png, image/webp or multipart/form-data")
+    body = await read_body(request, options.max_bytes)
     if content_type.split(";")[0].strip().lower() == "multipart/form-data":
         async def chunks():
             yield body
@@ -218,9 +221,7 @@ async def uploaded_images(request, service, many) -> list:
         if not items:
             raise UploadError(400, "multipart body has no file part")
     else:
-        items = [("image", body, content_type or None)]
-    if not content_type:
-        raise UploadError(415, "no content type; send image/jpeg, image/png, image/webp or multipart/form-data")
+        items = [("image", body, content_type)]
     for name, data, declared in items:
         check_image(data, declared, options.max_pixels, name)
     return [(name, data) for name, data, _ in items]
@@ -231,7 +232,7 @@ def create_app(options: ServeOptions | None = None, estimator: HeadPoseEstimator
     options = options or ServeOptions()
     service = PoseService(options, estimator)
 
-    async def answer(request, work):
+    async def answer(work):
         """Run a pose endpoint's ``work`` (a coroutine function) with readiness, admission and
         every failure turned into a one-line JSON error."""
         if not service.ready:
@@ -253,7 +254,7 @@ def create_app(options: ServeOptions | None = None, estimator: HeadPoseEstimator
             (height, width, _), faces = await service.run(service.photo, data)
             service.metrics.faces += len(faces)
             return JSONResponse({"width": width, "height": height, "faces": faces})
-        return await answer(request, work)
+        return await answer(work)
 
     async def crops(request):
         async def work():
@@ -261,7 +262,7 @@ def create_app(options: ServeOptions | None = None, estimator: HeadPoseEstimator
             rows = await service.run(service.crops, items)
             service.metrics.faces += len(rows)
             return JSONResponse({"crops": rows})
-        return await answer(request, work)
+        return await answer(work)
 
     async def stream(websocket):
         await websocket.accept()
@@ -290,7 +291,7 @@ def create_app(options: ServeOptions | None = None, estimator: HeadPoseEstimator
                 if data is None:
                     await websocket.send_text(json.dumps({"error": "send each frame as a binary JPEG message"}))
                     continue
-                response = await answer(None, lambda: frame(data))
+                response = await answer(lambda: frame(data))
                 reply = json.loads(response.body)
                 reply["server_ms"] = round(1000 * (time.perf_counter() - begun), 1)
                 service.metrics.observe("/v1/stream", response.status_code, time.perf_counter() - begun)
@@ -321,9 +322,7 @@ def create_app(options: ServeOptions | None = None, estimator: HeadPoseEstimator
     routes = [Route("/v1/pose", pose, methods=["POST"]), Route("/v1/pose/crops", crops, methods=["POST"]),
               WebSocketRoute("/v1/stream", stream), Route("/healthz", healthz), Route("/readyz", readyz),
               Route("/metrics", metrics), Route("/", page), Mount("/static", StaticFiles(directory=STATIC))]
-    app = Starlette(routes=routes, lifespan=lifespan)
-    app.state.service = service
-    return _Guard(app, service, options.token)
+    return _Guard(Starlette(routes=routes, lifespan=lifespan), service, options.token)
 
 
 class _Guard:
@@ -333,7 +332,6 @@ class _Guard:
 
     def __init__(self, app, service, token):
         self.app, self.service, self.token = app, service, token
-        self.state = app.state
 
     def _allowed(self, scope) -> bool:
         if self.token is None or scope["path"] in OPEN_PATHS:
@@ -342,7 +340,6 @@ class _Guard:
         given = headers.get(b"authorization", b"").decode("latin-1")
         if given.startswith("Bearer "):
             return hmac.compare_digest(given[7:].strip().encode(), self.token.encode())
-        from urllib.parse import parse_qs
         query = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [""])[0]
         return bool(query) and hmac.compare_digest(query.encode(), self.token.encode())
 
