@@ -2,6 +2,7 @@
 as a one-line JSON 4xx, the token, and /v1/pose giving the rows ``fsanet PHOTO --data`` writes."""
 
 import json
+import socket
 import struct
 import threading
 import time
@@ -240,3 +241,12 @@ def test_serve_refuses_a_public_address_without_a_token_and_a_short_token(tmp_pa
     assert "at least 16 characters" in capsys.readouterr().err
     assert run_command("serve", ["--token-file", str(tmp_path / "missing")]) == 2
     assert "cannot be read" in capsys.readouterr().err
+
+
+def test_serve_names_a_port_it_cannot_listen_on_before_loading_the_model(capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert run_command("serve", ["--port", str(port)]) == 2
+    assert f"--host 127.0.0.1 --port {port}: cannot listen there" in capsys.readouterr().err

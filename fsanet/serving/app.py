@@ -157,9 +157,15 @@ class PoseService:
         frame = image_from_bytes(data)
         return frame.shape, [r.as_dict() for r in self._photo(frame)]
 
-    def crops(self, items):
-        crops = [image_from_bytes(data, name) for name, data in items]
-        angles, members = self.batcher.predict_members(crops)
+    @staticmethod
+    def decode_crops(items):
+        return [image_from_bytes(data, name) for name, data in items]
+
+    async def crops(self, items):
+        """Angles (and members' spread) of the uploaded crops: decoded on a worker thread, then
+        awaited in the batcher without holding that thread (so many requests can share a batch)."""
+        crops = await self.run(self.decode_crops, items)
+        angles, members = await asyncio.wrap_future(self.batcher.submit(crops))
         rows = []
         for i, pose in enumerate(angles):
             row = {a: round(float(v), 4) for a, v in zip(ANGLES, pose)}
@@ -259,7 +265,7 @@ def create_app(options: ServeOptions | None = None, estimator: HeadPoseEstimator
     async def crops(request):
         async def work():
             items = await uploaded_images(request, service, many=True)
-            rows = await service.run(service.crops, items)
+            rows = await service.crops(items)
             service.metrics.faces += len(rows)
             return JSONResponse({"crops": rows})
         return await answer(work)
