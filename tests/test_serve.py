@@ -108,11 +108,16 @@ def test_stream_tracks_and_smooths_one_face_per_connection(client):
                 replies.append(json.loads(ws.receive_text()))
             ws.send_text("hello")
             assert "binary" in json.loads(ws.receive_text())["error"]
+            ws.send_text('{"time": 100.5}')  # the client's capture time of the next frame
+            ws.send_bytes(frames[0])
+            assert json.loads(ws.receive_text())["faces"][0]["time"] == 100.5
             ws.send_bytes(b"not an image")
             assert "not a readable image" in json.loads(ws.receive_text())["error"]
             ws.send_bytes(frames[0])  # still serving this connection
             assert len(json.loads(ws.receive_text())["faces"]) == 1
         assert [r["frame"] for r in replies] == [0, 1, 2, 3]
+        times = [r["faces"][0]["time"] for r in replies]  # no time sent: arrival, from the first frame
+        assert times[0] == 0 and times == sorted(times)
         assert all(len(r["faces"]) == 1 and r["faces"][0]["track"] == 0 for r in replies)
         assert all("yaw_smoothed" in r["faces"][0] and r["server_ms"] > 0 for r in replies)
 

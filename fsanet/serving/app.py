@@ -4,7 +4,8 @@
                          rows ``fsanet PHOTO --data`` writes (box, confidence, angles, rotation, spread)
     POST /v1/pose/crops  face crops (multipart, one image per part, or one image body) -> angles
     WS   /v1/stream      binary JPEG frames in, per-frame faces out: track IDs and One-Euro-smoothed
-                         angles (one tracker and smoother per connection)
+                         angles (one tracker and smoother per connection); a text message
+                         ``{"time": seconds}`` before a frame gives its capture time (else: arrival)
     GET  /healthz /readyz /metrics, and / (the page, from ``static/``)
 
 Detection and decoding run on a thread pool, never on the event loop; the pose network runs on the
@@ -21,6 +22,7 @@ import contextlib
 import dataclasses
 import hmac
 import json
+import math
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -233,6 +235,17 @@ async def uploaded_images(request, service, many) -> list:
     return [(name, data) for name, data, _ in items]
 
 
+def frame_time(text):
+    """The seconds of a stream's ``{"time": seconds}`` text message, or None when it is not one."""
+    try:
+        value = json.loads(text or "")["time"]
+    except (ValueError, TypeError, KeyError):
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
 def create_app(options: ServeOptions | None = None, estimator: HeadPoseEstimator | None = None) -> Starlette:
     """The app; ``estimator``: one already loaded (tests share one), else loaded at start-up."""
     options = options or ServeOptions()
@@ -272,7 +285,7 @@ def create_app(options: ServeOptions | None = None, estimator: HeadPoseEstimator
 
     async def stream(websocket):
         await websocket.accept()
-        state = {"annotator": None, "start": None}
+        state = {"annotator": None, "start": None, "time": None}
 
         async def frame(data):
             if len(data) > options.max_bytes:
@@ -281,8 +294,10 @@ def create_app(options: ServeOptions | None = None, estimator: HeadPoseEstimator
             if state["annotator"] is None:
                 state["annotator"] = service.annotator("camera", smooth=True)
                 state["start"] = time.perf_counter()
-            shape, faces = await service.run(service.frame, state["annotator"], data,
-                                             time.perf_counter() - state["start"])
+            time_s, state["time"] = state["time"], None
+            if time_s is None:
+                time_s = time.perf_counter() - state["start"]
+            shape, faces = await service.run(service.frame, state["annotator"], data, time_s)
             service.metrics.faces += len(faces)
             return JSONResponse({"frame": state["annotator"].frames - 1, "width": shape[1], "height": shape[0],
                                  "faces": faces})
@@ -295,7 +310,10 @@ def create_app(options: ServeOptions | None = None, estimator: HeadPoseEstimator
                 begun = time.perf_counter()
                 data = message.get("bytes")
                 if data is None:
-                    await websocket.send_text(json.dumps({"error": "send each frame as a binary JPEG message"}))
+                    state["time"] = frame_time(message.get("text"))
+                    if state["time"] is None:
+                        await websocket.send_text(json.dumps(
+                            {"error": 'send each frame as a binary JPEG message, its time as {"time": seconds}'}))
                     continue
                 response = await answer(lambda: frame(data))
                 reply = json.loads(response.body)

@@ -89,8 +89,12 @@ function tick() {
     if (!inFlight && socket && socket.readyState === WebSocket.OPEN) {
       grab.width = view.width; grab.height = view.height;
       grab.getContext("2d").drawImage(video, 0, 0, grab.width, grab.height);
+      const captured = performance.now() / 1000;  // the frame's time for the server's smoothing
       inFlight = true;
-      grab.toBlob((blob) => { sentAt = performance.now(); state.frames++; socket.send(blob); }, "image/jpeg", 0.9);
+      grab.toBlob((blob) => {
+        sentAt = performance.now(); state.frames++;
+        socket.send(JSON.stringify({ time: captured })); socket.send(blob);
+      }, "image/jpeg", 0.9);
     }
   }
   drawPlot();
