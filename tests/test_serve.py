@@ -162,6 +162,18 @@ def test_bad_inputs_get_a_one_line_json_4xx_and_the_server_keeps_serving(client)
     assert len(post(jpeg).json()["faces"]) == 1
 
 
+def test_a_failure_inside_is_a_one_line_500_and_the_server_goes_on(client, monkeypatch):
+    from fsanet.serving import app as serving
+
+    def broken(self, data):
+        raise RuntimeError("boom")
+    monkeypatch.setattr(serving.PoseService, "photo", broken)
+    response = client.post("/v1/pose", content=PORTRAIT.read_bytes(), headers={"Content-Type": "image/jpeg"})
+    assert one_line_error(response, 500) == "internal error: RuntimeError: boom"
+    monkeypatch.undo()
+    assert client.post("/v1/pose", content=PORTRAIT.read_bytes(), headers={"Content-Type": "image/jpeg"}).status_code == 200
+
+
 def test_a_full_queue_answers_503_with_retry_after(estimator):
     with TestClient(create_app(ServeOptions(max_queue=0), estimator)) as c:
         response = ready(c).post("/v1/pose", content=PORTRAIT.read_bytes(), headers={"Content-Type": "image/jpeg"})

@@ -134,6 +134,7 @@ def test_the_live_page_tracks_one_face_whose_angles_match_the_commands_data(serv
         assert seen >= 5
     page.screenshot(path=str(tmp_path / "live.png"))
     assert (tmp_path / "live.png").stat().st_size > 10_000
+    print(f"screenshot: {tmp_path / 'live.png'}")
     assert page.evaluate("window.fsanet.errors") == []
     assert all(len(shown) == 1 for shown in readings), readings
     assert {shown[0][0] for shown in readings} == {"0"}  # one face, one track throughout
@@ -159,6 +160,7 @@ def test_a_photo_dropped_on_the_page_shows_the_commands_faces(server, browser, t
     page.wait_for_function("window.fsanet.photo !== null", timeout=120_000)
     shown = table_rows(page)
     page.screenshot(path=str(tmp_path / "group.png"))
+    print(f"screenshot: {tmp_path / 'group.png'}")
     assert len(shown) == len(rows) == 7
     for (track, yaw, pitch, roll), row in zip(shown, rows):
         assert track == "-"

@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import parse_qs
 
+import numpy as np
 from starlette.applications import Starlette
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse
@@ -118,7 +119,6 @@ class PoseService:
 
     def _load(self):
         """Load the model and run detection and pose once (``/readyz`` says ready after this)."""
-        import numpy as np
         try:
             if self.estimator is None:
                 o = self.options
@@ -266,6 +266,8 @@ def create_app(options: ServeOptions | None = None, estimator: HeadPoseEstimator
             return error(e.status, str(e))
         except (ImageError, FSANetError) as e:
             return error(400, one_line(e))
+        except Exception as e:  # noqa: BLE001  (a bug: still one JSON line, and the server goes on)
+            return error(500, f"internal error: {type(e).__name__}: {one_line(e)}")
 
     async def pose(request):
         async def work():
