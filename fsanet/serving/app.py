@@ -267,7 +267,7 @@ def create_app(options: ServeOptions | None = None, estimator: HeadPoseEstimator
         except (ImageError, FSANetError) as e:
             return error(400, one_line(e))
         except Exception as e:  # noqa: BLE001  (a bug: still one JSON line, and the server goes on)
-            return error(500, f"internal error: {type(e).__name__}: {one_line(e)}")
+            return error(500, f"internal error: {one_line(e)}")
 
     async def pose(request):
         async def work():
