@@ -20,6 +20,7 @@ of that epoch is saved, so ``best``, ``last`` and ``final`` only ever hold finit
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -35,7 +36,7 @@ from fsanet.data.augment import steps_per_epoch, training_dataset
 from fsanet.data.npz import load_pose_sets, load_sample_names
 from fsanet.data.splits import frame_split, identity_split
 from fsanet.errors import DatasetError, ModelSpecError, OutputError, TrainingError
-from fsanet.experiments.config import ExperimentConfig
+from fsanet.experiments.config import ExperimentConfig, HeadOptions
 from fsanet.hub.model_spec import load_keras_model, resolve_model
 from fsanet.model.health import non_finite_weights
 from fsanet.model.models import build_variant
@@ -78,7 +79,9 @@ def initial_model(config: ExperimentConfig):
     init = config.init
     if init is None:
         keras.utils.set_random_seed(config.training.seed)
-        return build_variant(config.model)
+        return build_variant(config.model, **config.head_options.model_kwargs(config.head))
+    if config.head != "ssr":
+        raise TrainingError(f"init: the {config.head} head is trained from scratch; init applies to the ssr head only")
     if init == "authors":
         return load_pretrained(config.model, config.protocol)
     model = resolve_model(init, config.protocol)
@@ -174,6 +177,8 @@ def _comparable(config_dict):
     """A config as JSON would round-trip it, without ``training.epochs`` (a resume may extend a run)."""
     config_dict = json.loads(json.dumps(config_dict))
     config_dict["training"].pop("epochs")
+    config_dict.setdefault("head", "ssr")  # runs started before heads were a choice
+    config_dict.setdefault("head_options", dataclasses.asdict(HeadOptions()))
     return config_dict
 
 
