@@ -27,6 +27,8 @@ _PUBLIC = {
     "HeadPoseEstimator": "fsanet.api.estimator", "estimate": "fsanet.api.estimator",
     "analyze": "fsanet.api.estimator", "draw": "fsanet.api.estimator", "to_dataframe": "fsanet.api.estimator",
     "FaceRecord": "fsanet.video.records",
+    "rotate_in_plane": "fsanet.data.robustness", "occlude": "fsanet.data.robustness",
+    "rotate_in_plane": "fsanet.data.robustness", "occlude": "fsanet.data.robustness",
 }
 """Public name -> ``module`` or ``module:attribute`` where the name differs."""
 __all__ = sorted(_PUBLIC)

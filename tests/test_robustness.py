@@ -1,0 +1,70 @@
+"""Rotated and masked faces (fsanet.data.robustness): labels turned with the image, masks seeded."""
+
+import numpy as np
+import pytest
+import scipy.io
+
+import fsanet
+from fsanet.core.pose import rotation_from_pose
+from fsanet.data.robustness import mask_polygon, occlude, rotate_in_plane
+from fsanet.data.synthetic import _LIGHT, render_head
+
+SIZE = 96
+
+
+def _head_and_mask(pose, light=None):
+    """A render on grey and the pixels that show the head (the same on black and on white)."""
+    on = [render_head(*pose, size=SIZE, light=light, background=np.full((2, 2, 3), v)) for v in (0.0, 255.0)]
+    return render_head(*pose, size=SIZE, light=light), np.all(on[0] == on[1], axis=-1)
+
+
+def _difference(image, pose, light):
+    expected, on_head = _head_and_mask(pose, light)
+    return np.abs(image.astype(float) - expected.astype(float)).mean(axis=-1)[on_head].mean()
+
+
+@pytest.mark.parametrize("pose", [(0, 0, 0), (30, 0, 0), (0, 25, 0), (-40, 15, 20), (60, -20, -10)])
+@pytest.mark.parametrize("theta", [-45, -20, 10, 35])
+def test_the_rotated_label_renders_the_rotated_image(pose, theta):
+    """Turning the image turns the scene's light with it, so the head at the returned pose is rendered
+    with the light turned by the same camera-axis rotation; then only resampling differs. The label of
+    the opposite turn, for scale, differs several times more."""
+    turned, new_pose = rotate_in_plane(render_head(*pose, size=SIZE), np.array(pose, float), theta)
+    light = rotation_from_pose(0, 0, theta) @ _LIGHT
+    right = _difference(turned, new_pose, light)
+    wrong = _difference(turned, rotate_in_plane(turned, np.array(pose, float), -theta)[1], light)
+    assert right < 5 and right < 0.25 * wrong, (right, wrong)
+
+
+@pytest.mark.parametrize("theta", [-45, -10, 30])
+def test_a_frontal_heads_roll_grows_by_theta(theta):
+    _, pose = rotate_in_plane(np.zeros((8, 8, 3), np.uint8), [0.0, 0.0, 5.0], theta)
+    np.testing.assert_allclose(pose, [0, 0, 5 + theta], atol=1e-9)
+
+
+def test_rotation_is_public_and_composes():
+    image = render_head(20, 10, 5, size=SIZE)
+    once = fsanet.rotate_in_plane(image, [20, 10, 5], 30)[1]
+    twice = fsanet.rotate_in_plane(*fsanet.rotate_in_plane(image, [20, 10, 5], 10), 20)[1]
+    np.testing.assert_allclose(once, twice, atol=1e-9)
+    np.testing.assert_allclose(fsanet.rotate_in_plane(image, once, -30)[1], [20, 10, 5], atol=1e-9)
+
+
+def test_masks_cover_the_lower_face_and_are_seeded(shared):
+    mat = scipy.io.loadmat(shared / "data" / "aflw2000_samples" / "image00050.mat")
+    image = np.full((450, 450, 3), 100, np.uint8)
+    x68, y68 = mat["pt3d_68"][:2]
+    chin, nose_tip, eyes = y68[8], y68[30], y68[36:48].mean()
+    for landmarks in (mat["pt3d_68"][:2], mat["pt2d"]):
+        a = occlude(image, landmarks, seed=1)
+        assert np.array_equal(a, occlude(image, landmarks, seed=1))
+        assert not np.array_equal(a, occlude(image, landmarks, seed=2))
+        ys, _ = np.nonzero(np.any(a != image, axis=-1))
+        assert eyes < ys.min() < nose_tip  # from the nose, below the eyes
+        assert abs(ys.max() - chin) < 0.2 * (chin - eyes)  # down to the chin
+        assert np.any(a[int(y68[62]), int(x68[62])] != image[0, 0])  # the mouth is covered
+        assert mask_polygon(landmarks).shape[1] == 2
+    with pytest.raises(fsanet.FSANetError, match="68 or 21"):
+        occlude(image, np.zeros((5, 2)))
+    with pytest.raises(fsanet.FSANetError, match="kind must be one of"):
+        occlude(image, mat["pt2d"], kind="scarf")
