@@ -54,6 +54,9 @@ _KINDS = {  # kind: (check, what it is called in a message)
     "figures": (lambda v: isinstance(v, list) and len(v) in (1, 4) and
                 all((_is_int(f) or isinstance(f, float)) and math.isfinite(f) for f in v),
                 "[MAE] or [yaw, pitch, roll, MAE] (finite numbers)"),
+    "interval": (lambda v: isinstance(v, (list, tuple)) and len(v) in (0, 2) and
+                 all((_is_int(f) or isinstance(f, float)) and math.isfinite(f) for f in v),
+                 "[] or [lo, hi] (finite numbers)"),
     "ints": (lambda v: isinstance(v, (list, tuple)) and all(map(_is_int, v)), "a list of integers"),
     "protocol": (lambda v: _is_protocol(v), "a protocol: " + ", ".join(f"{p.name} or {p.number}"
                                                                     for p in PROTOCOLS.values())),
@@ -95,6 +98,16 @@ class TrainingConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class AugmentConfig:
+    """Augmentation beyond the authors' (``fsanet.data.augment``): in-plane rotation by a uniform angle
+    in ``rotate`` degrees ([] = none), with ``rotate_probability`` per image, the label turned to match."""
+
+    rotate: tuple = _value("interval", (), lambda v: not v or -180 <= v[0] <= v[1] <= 180,
+                           "[lo, hi] with -180 <= lo <= hi <= 180")
+    rotate_probability: float = _value("number", 0.5, lambda v: 0 <= v <= 1, "in [0, 1]")
+
+
+@dataclasses.dataclass(frozen=True)
 class HeadOptions:
     """Options of the non-SSR heads (``fsanet.model.heads``): BEL's code and bits per angle
     (the BEL paper: 200 for protocol 1, 150 for protocol 2), the classification head's bins."""
@@ -117,6 +130,7 @@ class ExperimentConfig:
     init: str | None = _value("optional text", None)  # "authors", an authors' .h5, or one of our .keras files
     head: str = _value("text", "ssr", lambda v: v in HEADS, f"one of {list(HEADS)}")  # fsanet.model.heads
     head_options: HeadOptions = HeadOptions()
+    augment: AugmentConfig = AugmentConfig()
     data: DataConfig = DataConfig()
     training: TrainingConfig = TrainingConfig()
 
@@ -220,8 +234,9 @@ def from_dict(values: dict, path="<config>") -> ExperimentConfig:
     data = _section(DataConfig, values.pop("data", {}), path, "data")
     training = _section(TrainingConfig, values.pop("training", {}), path, "training")
     head_options = _section(HeadOptions, values.pop("head_options", {}), path, "head_options")
-    config = _section(ExperimentConfig, dict(values, data=data, training=training, head_options=head_options),
-                      path, "top level")
+    augment = _section(AugmentConfig, values.pop("augment", {}), path, "augment")
+    config = _section(ExperimentConfig, dict(values, data=data, training=training, head_options=head_options,
+                                             augment=augment), path, "top level")
     try:
         for member in config.members:
             get_variant(member)

@@ -36,7 +36,7 @@ from fsanet.data.augment import steps_per_epoch, training_dataset
 from fsanet.data.npz import load_pose_sets, load_sample_names
 from fsanet.data.splits import frame_split, identity_split
 from fsanet.errors import DatasetError, ModelSpecError, OutputError, TrainingError
-from fsanet.experiments.config import ExperimentConfig, HeadOptions
+from fsanet.experiments.config import AugmentConfig, ExperimentConfig, HeadOptions
 from fsanet.hub.model_spec import load_keras_model, resolve_model
 from fsanet.model.health import non_finite_weights
 from fsanet.model.models import build_variant
@@ -175,10 +175,12 @@ def write_history(path, history):
 
 def _comparable(config_dict):
     """A config as JSON would round-trip it, without ``training.epochs`` (a resume may extend a run)."""
+    config_dict = dict(config_dict)
+    config_dict.setdefault("head", "ssr")  # runs started before heads and rotation were options
+    config_dict.setdefault("head_options", dataclasses.asdict(HeadOptions()))
+    config_dict.setdefault("augment", dataclasses.asdict(AugmentConfig()))
     config_dict = json.loads(json.dumps(config_dict))
     config_dict["training"].pop("epochs")
-    config_dict.setdefault("head", "ssr")  # runs started before heads were a choice
-    config_dict.setdefault("head_options", dataclasses.asdict(HeadOptions()))
     return config_dict
 
 
@@ -226,7 +228,9 @@ def train(config: ExperimentConfig, run_dir, data_dir="data", resume=False, stra
                  "best_epoch": None, "history": [], "train_samples": len(x), "validation_samples": len(x_val)}
         first_epoch = 0
     if first_epoch < t.epochs:
-        dataset = training_dataset(x, y, t.batch_size, t.seed, first_epoch, t.augmentation, epochs=t.epochs)
+        dataset = training_dataset(x, y, t.batch_size, t.seed, first_epoch, t.augmentation, epochs=t.epochs,
+                                   rotate=config.augment.rotate,
+                                   rotate_probability=config.augment.rotate_probability)
         validation = tf.data.Dataset.from_tensor_slices((x_val.astype(np.float32), y_val)).batch(128)
         schedule = keras.callbacks.LearningRateScheduler(lambda epoch: learning_rate(t, epoch))
         model.fit(dataset, epochs=t.epochs, initial_epoch=first_epoch,
