@@ -68,3 +68,27 @@ def test_masks_cover_the_lower_face_and_are_seeded(shared):
         occlude(image, np.zeros((5, 2)))
     with pytest.raises(fsanet.FSANetError, match="kind must be one of"):
         occlude(image, mat["pt2d"], kind="scarf")
+
+
+def test_prepare_type1_builds_masked_and_rotated_test_sets(shared, tmp_path, capsys):
+    from fsanet.cli import run_command
+    from fsanet.data.npz import load_pose_npz
+    from fsanet.data.robustness import rotate_pose
+    samples = shared / "data" / "aflw2000_samples"
+    sets = {"plain": [], "mask": ["--occlusion", "mask"], "rot": ["--rotate", "30"],
+            "random": ["--rotate", "random", "--seed", "4"]}
+    loaded = {}
+    for name, flags in sets.items():
+        assert run_command("prepare-type1", ["--input", str(samples), "--output", str(tmp_path / f"{name}.npz"),
+                                             "--workers", "1", *flags]) == 0
+        loaded[name] = load_pose_npz(tmp_path / f"{name}.npz")
+    (plain, poses), (masked, masked_poses) = loaded["plain"][:2], loaded["mask"][:2]
+    np.testing.assert_array_equal(masked_poses, poses)
+    assert all(np.any(a != b) for a, b in zip(masked, plain))
+    np.testing.assert_allclose(loaded["rot"][1], [rotate_pose(p, 30) for p in poses], atol=1e-4)
+    turns = [rotation_from_pose(*q) @ rotation_from_pose(*p).T for p, q in zip(poses, loaded["random"][1])]
+    angles = np.degrees([np.arctan2(t[1, 0], t[0, 0]) for t in turns])
+    assert np.abs(angles).max() <= 45 + 1e-3 and np.ptp(angles) > 20  # random turns, each its own
+    assert run_command("prepare-type1", ["--300w-lp", str(samples), "--output-dir", str(tmp_path),
+                                         "--rotate", "10"]) == 2
+    assert "use them with --input" in capsys.readouterr().err

@@ -14,6 +14,9 @@ import numpy as np
 from fsanet.core.pose import pose_from_rotation, rotation_from_pose
 from fsanet.errors import ArgumentValueError
 
+MAX_TEST_ROTATION = 45.0
+"""``--rotate random`` turns each test face by a uniform angle in +-45 degrees (the range robustness
+studies such as Toward-Sparse-HPE test)."""
 OCCLUSIONS = ("mask",)
 """Kinds of ``occlude``."""
 
