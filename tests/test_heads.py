@@ -169,3 +169,14 @@ def test_a_bel_run_resumes_exactly(synthetic_data, tmp_path):
     b = keras.saving.load_model(split / "runs_bel" / "capsule" / "final.keras", safe_mode=True)
     for wa, wb in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_allclose(wa, wb, rtol=0, atol=1e-6)
+
+
+def test_the_heads_and_robustness_presets_load():
+    from fsanet.experiments.config import load_preset
+    for protocol in ("protocol1", "protocol2"):
+        heads = load_preset(ROOT / "configs" / protocol / "heads.toml")
+        assert heads.models[0] == "capsule" and len(heads.models) == 5
+        assert all(f"capsule_{h}" in m for h, m in zip(("bel_u", "bel_j", "regression", "classification"),
+                                                        heads.models[1:]))
+    robustness = load_preset(ROOT / "configs" / "protocol1" / "robustness.toml")
+    assert "AFLW2000_mask.npz" in robustness.test and "fusion" in robustness.models

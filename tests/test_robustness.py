@@ -92,3 +92,18 @@ def test_prepare_type1_builds_masked_and_rotated_test_sets(shared, tmp_path, cap
     assert run_command("prepare-type1", ["--300w-lp", str(samples), "--output-dir", str(tmp_path),
                                          "--rotate", "10"]) == 2
     assert "use them with --input" in capsys.readouterr().err
+
+
+def test_a_turned_faces_hidden_landmarks_do_not_stretch_the_mask(shared):
+    """AFLW2000 marks landmarks hidden by a turned head with -1 (image00251: far ear and mouth
+    corner): the mask ends at the visible face, not at the image's left edge."""
+    mat = scipy.io.loadmat(shared / "data" / "aflw2000_samples" / "image00251.mat")
+    points = mat["pt2d"].T
+    assert (points[[16, 19]] < 0).all()
+    polygon = mask_polygon(points)
+    visible = points[(points >= 0).all(axis=1)]
+    assert polygon[:, 0].min() >= visible[:, 0].min() - 1 and polygon[:, 0].max() <= visible[:, 0].max() + 1
+    hidden = points.copy()
+    hidden[20] = -1
+    with pytest.raises(fsanet.FSANetError, match="nose and chin"):
+        mask_polygon(hidden)

@@ -58,12 +58,22 @@ def mask_polygon(landmarks):
         jaw, bridge = points[2:15], points[28]  # ear-level jaw to jaw, over the chin; nose bridge midpoint
         top = bridge[1]
         return np.vstack([[jaw[0][0], top], jaw, [jaw[-1][0], top], bridge + [0, -0.02 * np.ptp(jaw[:, 0])]])
-    left_ear, nose, right_ear, chin = points[12], points[14], points[16], points[20]
+    # AFLW2000's pt2d marks landmarks hidden by a turned head with -1: the mask then ends at the
+    # outermost visible point of that side of the lower face instead of running to the image edge
+    visible = (points >= 0).all(axis=1)
+    nose, chin = points[14], points[20]
+    if not (visible[14] and visible[20]):
+        raise ArgumentValueError("the nose and chin landmarks (21-point: 15th and 21st) must be visible")
+    def side(ear, mouth, pick):
+        candidates = [points[i] for i in (ear, mouth, 14, 20) if visible[i]]
+        x = pick([c[0] for c in candidates])
+        ear_y = points[ear][1] if visible[ear] else nose[1]
+        mouth_x = points[mouth][0] if visible[mouth] else (x + chin[0]) / 2
+        return np.array([x, ear_y]), mouth_x - 0.3 * (mouth_x - x)
+    (left_ear, low_left), (right_ear, low_right) = side(12, 17, min), side(16, 19, max)
     top = nose[1] - 0.3 * (chin[1] - nose[1])
-    mouth_left, mouth_right = points[17], points[19]
     below = chin[1] + 0.05 * (chin[1] - nose[1])
-    return np.array([[left_ear[0], top], left_ear, [mouth_left[0] - 0.3 * (mouth_left[0] - left_ear[0]), below],
-                     [chin[0], below], [mouth_right[0] + 0.3 * (right_ear[0] - mouth_right[0]), below],
+    return np.array([[left_ear[0], top], left_ear, [low_left, below], [chin[0], below], [low_right, below],
                      right_ear, [right_ear[0], top]])
 
 
