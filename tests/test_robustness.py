@@ -99,7 +99,7 @@ def test_a_turned_faces_hidden_landmarks_do_not_stretch_the_mask(shared):
     corner): the mask ends at the visible face, not at the image's left edge."""
     mat = scipy.io.loadmat(shared / "data" / "aflw2000_samples" / "image00251.mat")
     points = mat["pt2d"].T
-    assert (points[[16, 19]] < 0).all()
+    assert (points[[16, 19], 0] < 0).all()
     polygon = mask_polygon(points)
     visible = points[(points >= 0).all(axis=1)]
     assert polygon[:, 0].min() >= visible[:, 0].min() - 1 and polygon[:, 0].max() <= visible[:, 0].max() + 1
