@@ -131,14 +131,13 @@ def synthetic_data(tmp_path_factory):
 
 
 @pytest.mark.large
-@pytest.mark.parametrize("head,options,share", [("bel", 'code = "j"\nbits = 30', 0.85),
-                                                ("bel", 'code = "u"\nbits = 30', 0.95),
+@pytest.mark.parametrize("head,options,share", [("bel", 'code = "j"\nbits = 30', 0.9),
+                                                ("bel", 'code = "u"\nbits = 30', 0.9),
                                                 ("regression", "", 0.5), ("classification", "bins = 66", 0.6)])
 def test_each_head_learns_synthetic_heads_and_exports_at_parity(head, options, share, synthetic_data, tmp_path):
-    """8 epochs of 1,500 synthetic heads. Measured in-process without augmentation (training MAE, epoch 8;
-    the mean: 27.4): regression 6.7, classification 10.2, BEL Johnson 30 bits 16.7, BEL unary 60 bits
-    26.6. BEL's bits learn their marginals first and its decoded MAE falls late, hence its looser bound
-    ``share`` of the mean baseline."""
+    """8 epochs of 1,500 synthetic heads with the synthetic recipe (augmentation on). Measured, held-out
+    MAE against 26.96 for the mean: BEL Johnson 30 bits 22.9, BEL unary 30 bits 23.1. BEL's bits learn
+    their marginals first and its decoded MAE falls late (README), hence its looser bound ``share``."""
     folder, (_, train_poses), (val_images, val_poses) = synthetic_data
     for name in ("synthetic_train.npz", "synthetic_validation.npz"):
         (tmp_path / name).symlink_to(folder / name)
