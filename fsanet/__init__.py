@@ -34,6 +34,7 @@ _PUBLIC = {
     "analyze": "fsanet.api.estimator", "draw": "fsanet.api.estimator", "to_dataframe": "fsanet.api.estimator",
     "FaceRecord": "fsanet.video.records",
     "quiet": "fsanet.core.quiet:quiet_tensorflow",
+    "rotate_in_plane": "fsanet.data.robustness", "occlude": "fsanet.data.robustness",
 }
 """Public name -> ``module`` or ``module:attribute`` where the name differs."""
 __all__ = sorted(_PUBLIC)

@@ -1,6 +1,7 @@
 """The authors' augmentation and the seeded pipeline."""
 
 import numpy as np
+import pytest
 
 from fsanet.data.augment import (augment, epoch_order, random_crop, random_shift_on_canvas, random_zoom,
                                  steps_per_epoch, training_dataset)
@@ -77,3 +78,24 @@ def test_stream_of_epochs_equals_the_epochs_one_by_one():
     assert len(stream) == len(single) == 3 * steps_per_epoch(20, 8) == 9
     for a, b in zip(stream, single):
         np.testing.assert_array_equal(a, b)
+
+
+def test_rotation_augmentation_turns_labels_and_leaves_the_authors_augmentation_alone():
+    from fsanet.data.augment import training_dataset
+    from fsanet.core.pose import rotation_from_pose
+    images = np.random.default_rng(0).integers(0, 255, (6, 64, 64, 3), dtype=np.uint8)
+    poses = np.tile(np.array([[10.0, 5.0, 0.0]], np.float32), (6, 1))
+    plain = next(iter(training_dataset(images, poses, 6, seed=3, epoch=0, shuffle=False)))
+    turned = next(iter(training_dataset(images, poses, 6, seed=3, epoch=0, shuffle=False,
+                                        rotate=(-45, 45), rotate_probability=0.5)))
+    again = next(iter(training_dataset(images, poses, 6, seed=3, epoch=0, shuffle=False,
+                                       rotate=(-45, 45), rotate_probability=0.5)))
+    assert all(np.array_equal(a, b) for a, b in zip(turned, again))  # seeded
+    changed = np.any(turned[1].numpy() != plain[1].numpy(), axis=1)
+    assert 0 < changed.sum() < 6  # about half turned
+    for j in np.nonzero(~changed)[0]:
+        assert np.array_equal(turned[0][j], plain[0][j])  # unturned: the authors' augmentation as before
+    for j in np.nonzero(changed)[0]:  # turned: the label is the pose turned about the camera axis, |turn| <= 45
+        turn = rotation_from_pose(*turned[1][j].numpy()) @ rotation_from_pose(*poses[j]).T
+        assert turn[2, 2] == pytest.approx(1, abs=1e-5)
+        assert abs(np.degrees(np.arctan2(turn[1, 0], turn[0, 0]))) <= 45 + 1e-3

@@ -3,6 +3,8 @@
     fsanet prepare-type1 --input 300W_LP/AFW --output data/AFW.npz
     fsanet prepare-type1 --input AFLW2000 --output data/AFLW2000.npz
     fsanet prepare-type1 --300w-lp 300W_LP --output-dir data   # the 8 splits at once
+    fsanet prepare-type1 --input AFLW2000 --output data/AFLW2000_mask.npz --occlusion mask
+    fsanet prepare-type1 --input AFLW2000 --output data/AFLW2000_rot.npz --rotate random
 
 Crops follow SPEC §5 exactly; all samples are kept (the ±99° filter is applied when loading). Bad
 samples (a cut image, a malformed .mat, ...) are skipped and reported by name (--strict: stop at the
@@ -12,9 +14,10 @@ interrupted run resumes.
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
-from fsanet.commands import positive_int
+from fsanet.commands import positive_int, seed
 from fsanet.model.variants import IMAGE_SIZE
 
 USES_TENSORFLOW = False
@@ -31,18 +34,41 @@ def add_arguments(parser):
     parser.add_argument("--strict", action="store_true", help="fail on the first bad sample")
     parser.add_argument("--image-size", type=positive_int, default=IMAGE_SIZE,
                         help=f"crop size in pixels (default {IMAGE_SIZE}, what the networks take)")
+    parser.add_argument("--occlusion", choices=("mask",),
+                        help="cover each face's lower half with a surgical-mask-like patch (robustness sets)")
+    parser.add_argument("--rotate", type=_rotation, metavar="DEGREES|random",
+                        help="turn each crop in plane by DEGREES (clockwise), or by a random angle in +-45; "
+                             "labels turned to match")
+    parser.add_argument("--seed", type=seed, default=0, help="seed of masks and random turns (default 0)")
+
+
+def _rotation(text):
+    if text == "random":
+        return text
+    try:
+        degrees = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected degrees or 'random', got {text!r}") from None
+    if not -180 <= degrees <= 180:
+        raise argparse.ArgumentTypeError(f"degrees must be in [-180, 180], got {text}")
+    return degrees
 
 
 def run(args) -> int:
-    from fsanet.data.type1 import prepare, prepare_300w_lp
+    from fsanet.data.type1 import Perturbation, prepare, prepare_300w_lp
     from fsanet.errors import UsageError
     if args.input and (not args.output or args.output_dir):
         raise UsageError("--input goes with --output (a file), not --output-dir")
     if args.root_300w_lp and (not args.output_dir or args.output):
         raise UsageError("--300w-lp goes with --output-dir (a folder), not --output")
+    perturbation = None
+    if args.occlusion or args.rotate is not None:
+        if not args.input:
+            raise UsageError("--occlusion and --rotate build test sets: use them with --input")
+        perturbation = Perturbation(args.occlusion, args.rotate, args.seed)
     if args.input:
         summaries = {args.input.name: prepare(args.input, args.output, args.workers, args.strict,
-                                              args.image_size)}
+                                              args.image_size, perturbation=perturbation)}
     else:
         summaries = prepare_300w_lp(args.root_300w_lp, args.output_dir, args.workers,
                                     args.strict, args.image_size)

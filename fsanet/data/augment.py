@@ -8,6 +8,10 @@ factors in [0.8, 1.2] per axis (Keras 2's ``random_zoom``: bilinear, nearest-edg
 Randomness comes from ``numpy.random.default_rng([seed, epoch, index])``: an image's augmentation
 depends only on the seed, the epoch and its index, never on worker scheduling, so a run resumed at
 epoch k sees exactly the images an uninterrupted run would have seen.
+
+Beyond the authors' recipe, ``rotate`` turns images in the image plane (``fsanet.data.robustness``,
+label turned to match) with its own generator ``[seed, epoch, index, 1]``, so the authors'
+augmentation of every image stays the same with or without it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import tensorflow as tf
+
+from fsanet.data.robustness import rotate_in_plane
 
 MAX_CROP = 15
 ZOOM_RANGE = (0.8, 1.2)
@@ -79,14 +85,23 @@ def steps_per_epoch(num_samples, batch_size):
     return -(-num_samples // batch_size)
 
 
+def random_rotation(image, pose, rng, degrees, probability):
+    """With ``probability``, the image turned by a uniform angle in ``degrees`` (lo, hi) and its pose
+    turned to match (``rotate_in_plane``); else both unchanged."""
+    if rng.random() >= probability:
+        return image, pose
+    return rotate_in_plane(image, pose, rng.uniform(*degrees))
+
+
 def training_dataset(images, poses, batch_size, seed, epoch, augmentation=True, shuffle=True,
-                     epochs=None):
+                     epochs=None, rotate=(), rotate_probability=0.5):
     """A tf.data pipeline of (float32 images (B, S, S, 3) 0..255, float32 poses (B, 3)).
 
     Yields epoch ``epoch`` and the following ones up to ``epochs`` (exclusive; default: just that
     one), each a full pass of ``steps_per_epoch`` batches, so ``model.fit(initial_epoch=epoch)``
     resumes mid-run on exactly the batches an uninterrupted run would see. Batches are assembled
-    in parallel workers; the result depends only on (seed, epoch).
+    in parallel workers; the result depends only on (seed, epoch). ``rotate`` (lo, hi) degrees:
+    with ``rotate_probability``, each image turned in plane (``random_rotation``), label with it.
     """
     epochs = epoch + 1 if epochs is None else epochs
     num_samples = len(images)
@@ -96,12 +111,16 @@ def training_dataset(images, poses, batch_size, seed, epoch, augmentation=True, 
 
     def make_batch(e, indices):
         batch = np.empty((len(indices),) + images.shape[1:], np.float32)
+        labels = poses[indices].astype(np.float32)
         for j, i in enumerate(indices):
             image = images[i]
             if augmentation:
                 image = augment(image, np.random.default_rng([seed, int(e), int(i)]))
+            if rotate:
+                image, labels[j] = random_rotation(image, labels[j], np.random.default_rng([seed, int(e), int(i), 1]),
+                                                   rotate, rotate_probability)
             batch[j] = image
-        return batch, poses[indices].astype(np.float32)
+        return batch, labels
 
     def one_epoch(e):
         indices = tf.numpy_function(order, [e], tf.int64)

@@ -80,8 +80,9 @@ def _paint(points, part, identity):
 
 
 def render_head(yaw, pitch, roll, identity=None, size=IMAGE_SIZE, scale=1.0, shift=(0.0, 0.0),
-                background=None):
-    """A size x size uint8 BGR image of a head at the given pose (degrees, [yaw, pitch, roll])."""
+                background=None, light=None):
+    """A size x size uint8 BGR image of a head at the given pose (degrees, [yaw, pitch, roll]);
+    ``light``: the direction (camera coordinates) the one light shines from, default upper left."""
     identity = identity or HeadIdentity()
     rotation = rotation_from_pose(yaw, pitch, roll)
     n = size * _SUPERSAMPLE
@@ -105,7 +106,7 @@ def render_head(yaw, pitch, roll, identity=None, size=IMAGE_SIZE, scale=1.0, shi
     radii = np.array([r for _, r in parts])[nearest[visible]]
     normals = (points - centres) / radii ** 2
     normals = (normals / np.linalg.norm(normals, axis=1, keepdims=True)) @ rotation.T
-    shade = 0.35 + 0.65 * np.clip(normals @ _LIGHT, 0.0, 1.0)
+    shade = 0.35 + 0.65 * np.clip(normals @ (_LIGHT if light is None else np.asarray(light, np.float64)), 0.0, 1.0)
     if background is None:
         background = np.full((n * n, 3), 128.0)
     else:

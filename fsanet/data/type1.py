@@ -5,11 +5,18 @@ Crops follow SPEC §5 exactly; all samples are kept (the ±99° filter is applie
 sample that fails in any way (a cut image, a malformed .mat) is skipped and reported by name
 (``strict``: stop at the first one). Whole-dataset runs skip splits whose npz already exists and
 reads back, so an interrupted run resumes; an unreadable one is prepared again.
+
+Robustness test sets (``Perturbation``): the face masked before cropping (``fsanet.data.robustness.occlude``
+from the sample's 68 landmarks: ``pt3d_68`` where the .mat has it, as AFLW2000 does, else ``pt2d``) and/or
+the crop turned in plane about its centre with its label (``rotate_in_plane``); per-sample randomness
+comes from (seed, sample name), so a set is the same however it is split across workers.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import zlib
 from pathlib import Path
 
 import cv2
@@ -22,6 +29,7 @@ from fsanet.core.pose import pose_from_pose_para
 from fsanet.core.progress import progress_bar
 from fsanet.core.workers import worker_pool
 from fsanet.data.npz import load_pose_npz, within_range, write_pose_npz
+from fsanet.data.robustness import MAX_TEST_ROTATION, occlude, rotate_in_plane
 from fsanet.errors import DatasetError, ImageError, SampleError, one_line
 from fsanet.faces.crop import landmark_crop
 from fsanet.model.variants import IMAGE_SIZE
@@ -66,8 +74,27 @@ def read_type1_labels(mat):
     return pose, labels["pt2d"]
 
 
-def prepare_type1_sample(jpg, mat, image_size=IMAGE_SIZE):
-    """(crop uint8 (S, S, 3) BGR, pose [yaw, pitch, roll] degrees) of one sample, per SPEC §5.
+@dataclasses.dataclass(frozen=True)
+class Perturbation:
+    """How a robustness test set changes each sample: ``occlusion`` (None or a kind of ``occlude``),
+    ``rotate`` (None, degrees, or "random": uniform in +-``MAX_TEST_ROTATION``), ``seed``."""
+
+    occlusion: str | None = None
+    rotate: float | str | None = None
+    seed: int = 0
+
+    def rng(self, stem, part):
+        return np.random.default_rng([self.seed, zlib.crc32(stem.encode()), part])
+
+
+def _landmarks_68(mat, pt2d):
+    labels = scipy.io.loadmat(os.fspath(mat))
+    return labels["pt3d_68"][:2] if "pt3d_68" in labels else pt2d
+
+
+def prepare_type1_sample(jpg, mat, image_size=IMAGE_SIZE, perturbation=None):
+    """(crop uint8 (S, S, 3) BGR, pose [yaw, pitch, roll] degrees) of one sample, per SPEC §5,
+    changed by ``perturbation`` (a ``Perturbation``) for robustness test sets.
 
     The image is decoded strictly (``fsanet.core.images``): a cut or corrupt file is a bad sample."""
     try:
@@ -75,17 +102,25 @@ def prepare_type1_sample(jpg, mat, image_size=IMAGE_SIZE):
     except ImageError:
         raise SampleError("unreadable or truncated image") from None
     pose, pt2d = read_type1_labels(mat)
+    stem = Path(jpg).stem
+    if perturbation and perturbation.occlusion:
+        image = occlude(image, _landmarks_68(mat, pt2d), perturbation.occlusion, perturbation.rng(stem, 0))
     try:
         crop = landmark_crop(image, pt2d, size=image_size)
     except ValueError as e:
         raise SampleError(str(e)) from None
+    if perturbation and perturbation.rotate is not None:
+        degrees = perturbation.rotate
+        if degrees == "random":
+            degrees = perturbation.rng(stem, 1).uniform(-MAX_TEST_ROTATION, MAX_TEST_ROTATION)
+        crop, pose = rotate_in_plane(crop, pose, degrees)
     return crop, pose
 
 
 def _prepare(task):
-    stem, jpg, mat, image_size = task
+    stem, jpg, mat, image_size, perturbation = task
     try:
-        crop, pose = prepare_type1_sample(jpg, mat, image_size)
+        crop, pose = prepare_type1_sample(jpg, mat, image_size, perturbation)
         return stem, crop, pose, None
     except SampleError as e:
         return stem, None, None, str(e)
@@ -93,14 +128,16 @@ def _prepare(task):
         return stem, None, None, one_line(e)
 
 
-def prepare(input_dir, output, workers=None, strict=False, image_size=IMAGE_SIZE, progress=None):
-    """Run the preparation; returns a summary dict. Raises DatasetError on fatal problems."""
+def prepare(input_dir, output, workers=None, strict=False, image_size=IMAGE_SIZE, progress=None,
+            perturbation=None):
+    """Run the preparation (each sample changed by ``perturbation``, a ``Perturbation``, if given);
+    returns a summary dict. Raises DatasetError on fatal problems."""
     check_output(output)
     pairs, unpaired = pair_type1_files(input_dir)
     failures = [(p.name, why) for p, why in unpaired]
     if strict and failures:
         raise DatasetError(f"{input_dir}: {failures[0][0]}: {failures[0][1]}")
-    tasks = [(stem, jpg, mat, image_size) for stem, jpg, mat in pairs]
+    tasks = [(stem, jpg, mat, image_size, perturbation) for stem, jpg, mat in pairs]
     crops, poses, names = [], [], []
     workers = workers or os.cpu_count() or 1
     with worker_pool(workers) as pool:

@@ -18,6 +18,7 @@ from pathlib import Path
 from fsanet.core.protocols import DEFAULT_PROTOCOL, PROTOCOLS, get_protocol
 from fsanet.data.splits import SPLITS
 from fsanet.errors import ConfigError, UnknownProtocolError
+from fsanet.model.heads import BEL_CODES, HEADS
 from fsanet.model.variants import FUSIONS, get_variant
 
 
@@ -53,6 +54,9 @@ _KINDS = {  # kind: (check, what it is called in a message)
     "figures": (lambda v: isinstance(v, list) and len(v) in (1, 4) and
                 all((_is_int(f) or isinstance(f, float)) and math.isfinite(f) for f in v),
                 "[MAE] or [yaw, pitch, roll, MAE] (finite numbers)"),
+    "interval": (lambda v: isinstance(v, (list, tuple)) and len(v) in (0, 2) and
+                 all((_is_int(f) or isinstance(f, float)) and math.isfinite(f) for f in v),
+                 "[] or [lo, hi] (finite numbers)"),
     "ints": (lambda v: isinstance(v, (list, tuple)) and all(map(_is_int, v)), "a list of integers"),
     "protocol": (lambda v: _is_protocol(v), "a protocol: " + ", ".join(f"{p.name} or {p.number}"
                                                                     for p in PROTOCOLS.values())),
@@ -94,10 +98,39 @@ class TrainingConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class AugmentConfig:
+    """Augmentation beyond the authors' (``fsanet.data.augment``): in-plane rotation by a uniform angle
+    in ``rotate`` degrees ([] = none), with ``rotate_probability`` per image, the label turned to match."""
+
+    rotate: tuple = _value("interval", (), lambda v: not v or -180 <= v[0] <= v[1] <= 180,
+                           "[lo, hi] with -180 <= lo <= hi <= 180")
+    rotate_probability: float = _value("number", 0.5, lambda v: 0 <= v <= 1, "in [0, 1]")
+
+
+@dataclasses.dataclass(frozen=True)
+class HeadOptions:
+    """Options of the non-SSR heads (``fsanet.model.heads``): BEL's code and bits per angle
+    (the BEL paper: 200 for protocol 1, 150 for protocol 2), the classification head's bins."""
+
+    code: str = _value("text", "u", lambda v: v in BEL_CODES, f"one of {list(BEL_CODES)}")
+    bits: int = _value("int", 200, lambda v: 2 <= v <= 4096, "in [2, 4096]")
+    bins: int = _value("int", 66, lambda v: 2 <= v <= 4096, "in [2, 4096]")
+
+    def model_kwargs(self, head) -> dict:
+        """``FSANet`` arguments for ``head`` with these options."""
+        if head == "ssr":
+            return {}
+        return {"head": head, "bel_code": self.code, "bel_bits": self.bits, "num_bins": self.bins}
+
+
+@dataclasses.dataclass(frozen=True)
 class ExperimentConfig:
     model: str = _value("text")  # a variant alias / checkpoint name, or a fusion (its members are trained in turn)
     protocol: str = _value("protocol", DEFAULT_PROTOCOL)
     init: str | None = _value("optional text", None)  # "authors", an authors' .h5, or one of our .keras files
+    head: str = _value("text", "ssr", lambda v: v in HEADS, f"one of {list(HEADS)}")  # fsanet.model.heads
+    head_options: HeadOptions = HeadOptions()
+    augment: AugmentConfig = AugmentConfig()
     data: DataConfig = DataConfig()
     training: TrainingConfig = TrainingConfig()
 
@@ -200,7 +233,10 @@ def from_dict(values: dict, path="<config>") -> ExperimentConfig:
     values = dict(values)
     data = _section(DataConfig, values.pop("data", {}), path, "data")
     training = _section(TrainingConfig, values.pop("training", {}), path, "training")
-    config = _section(ExperimentConfig, dict(values, data=data, training=training), path, "top level")
+    head_options = _section(HeadOptions, values.pop("head_options", {}), path, "head_options")
+    augment = _section(AugmentConfig, values.pop("augment", {}), path, "augment")
+    config = _section(ExperimentConfig, dict(values, data=data, training=training, head_options=head_options,
+                                             augment=augment), path, "top level")
     try:
         for member in config.members:
             get_variant(member)

@@ -20,6 +20,7 @@ of that epoch is saved, so ``best``, ``last`` and ``final`` only ever hold finit
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -35,7 +36,7 @@ from fsanet.data.augment import steps_per_epoch, training_dataset
 from fsanet.data.npz import load_pose_sets, load_sample_names
 from fsanet.data.splits import frame_split, identity_split
 from fsanet.errors import DatasetError, ModelSpecError, OutputError, TrainingError
-from fsanet.experiments.config import ExperimentConfig
+from fsanet.experiments.config import AugmentConfig, ExperimentConfig, HeadOptions
 from fsanet.experiments.runs import check_run
 from fsanet.hub.model_spec import load_keras_model, resolve_model
 from fsanet.model.health import non_finite_weights
@@ -79,7 +80,9 @@ def initial_model(config: ExperimentConfig):
     init = config.init
     if init is None:
         keras.utils.set_random_seed(config.training.seed)
-        return build_variant(config.model)
+        return build_variant(config.model, **config.head_options.model_kwargs(config.head))
+    if config.head != "ssr":
+        raise TrainingError(f"init: the {config.head} head is trained from scratch; init applies to the ssr head only")
     if init == "authors":
         return load_pretrained(config.model, config.protocol)
     model = resolve_model(init, config.protocol)
@@ -172,6 +175,10 @@ def write_history(path, history):
 
 def _comparable(config_dict):
     """A config as JSON would round-trip it, without ``training.epochs`` (a resume may extend a run)."""
+    config_dict = dict(config_dict)
+    config_dict.setdefault("head", "ssr")  # runs started before heads and rotation were options
+    config_dict.setdefault("head_options", dataclasses.asdict(HeadOptions()))
+    config_dict.setdefault("augment", dataclasses.asdict(AugmentConfig()))
     config_dict = json.loads(json.dumps(config_dict))
     config_dict["training"].pop("epochs")
     return config_dict
@@ -211,7 +218,9 @@ def train(config: ExperimentConfig, run_dir, data_dir="data", resume=False, stra
                  "best_epoch": None, "history": [], "train_samples": len(x), "validation_samples": len(x_val)}
         first_epoch = 0
     if first_epoch < t.epochs:
-        dataset = training_dataset(x, y, t.batch_size, t.seed, first_epoch, t.augmentation, epochs=t.epochs)
+        dataset = training_dataset(x, y, t.batch_size, t.seed, first_epoch, t.augmentation, epochs=t.epochs,
+                                   rotate=config.augment.rotate,
+                                   rotate_probability=config.augment.rotate_probability)
         validation = tf.data.Dataset.from_tensor_slices((x_val.astype(np.float32), y_val)).batch(128)
         schedule = keras.callbacks.LearningRateScheduler(lambda epoch: learning_rate(t, epoch))
         model.fit(dataset, epochs=t.epochs, initial_epoch=first_epoch,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import keras
 
 from fsanet.errors import ArgumentTypeError, ArgumentValueError
+from fsanet.model import heads as fh
 from fsanet.model import layers as fl
 from fsanet.model.variants import (AGGREGATIONS, FUSIONS, SCORINGS, Variant, fsanet_variant_name, fusion_members,
                                    get_variant)
@@ -127,12 +128,17 @@ class FSANet(keras.Model):
         stage_num, lambda_d: soft stagewise regression settings.
         batch_norm: False builds the inference form (``two_streams``) that
             ``fsanet.model.inference_form.fold_batch_norm`` fills: the same function with less work.
+        head: the output head on the aggregated features (``fsanet.model.heads.HEADS``): "ssr", the
+            paper's, or "bel" (``bel_code``, ``bel_bits``), "regression", "classification"
+            (``num_bins``). Every head outputs the pose in degrees; ``compute_loss`` trains each
+            with its own loss.
     """
 
     def __init__(self, scoring="conv", aggregation="capsule", num_capsule=Variant.num_capsule,
                  dim_capsule=Variant.dim_capsule, routings=Variant.routings,
                  num_primcaps=Variant.num_primcaps, m_dim=Variant.m_dim, stage_num=Variant.stage_num,
-                 lambda_d=Variant.lambda_d, image_size=Variant.image_size, batch_norm=True, **kwargs):
+                 lambda_d=Variant.lambda_d, image_size=Variant.image_size, batch_norm=True,
+                 head="ssr", bel_code="u", bel_bits=200, num_bins=66, **kwargs):
         _check_counts(stage_num, num_capsule=num_capsule, dim_capsule=dim_capsule, routings=routings,
                       num_primcaps=num_primcaps, m_dim=m_dim, image_size=image_size)
         if scoring not in SCORINGS:
@@ -141,6 +147,10 @@ class FSANet(keras.Model):
             raise ArgumentValueError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
         if len(stage_num) != num_capsule:
             raise ArgumentValueError("one capsule feeds each stage: len(stage_num) must equal num_capsule")
+        if head not in fh.HEADS:
+            raise ArgumentValueError(f"head must be one of {fh.HEADS}, got {head!r}")
+        if head != "ssr":
+            _check_counts(stage_num, bel_bits=bel_bits, num_bins=num_bins)
 
         image = keras.Input((image_size, image_size, 3), name="image")
         taps = two_streams(image, batch_norm)
@@ -188,11 +198,14 @@ class FSANet(keras.Model):
         else:
             aggregated = fl.MetricAggregation(num_capsule, dim_capsule, name="metric")(primcaps)
 
-        heads = [fl.StageHead(k, num_bins=stage_num[k], name=stage_name(k + 1, "head"))(aggregated)
-                 for k in range(len(stage_num))]
-        deltas, shifts, probs = zip(*heads)
-        pose = fl.SoftStagewiseRegression(stage_num, lambda_d, name="ssr")(
-            list(probs) + list(deltas) + list(shifts))
+        if head == "ssr":
+            heads = [fl.StageHead(k, num_bins=stage_num[k], name=stage_name(k + 1, "head"))(aggregated)
+                     for k in range(len(stage_num))]
+            deltas, shifts, probs = zip(*heads)
+            pose = fl.SoftStagewiseRegression(stage_num, lambda_d, name="ssr")(
+                list(probs) + list(deltas) + list(shifts))
+        else:
+            pose = fh.build_head(head, bel_code, bel_bits, num_bins)(aggregated)
         kwargs.setdefault("name", fsanet_variant_name(scoring, aggregation, num_capsule, dim_capsule,
                                                       routings, m_dim))
         super().__init__(inputs=image, outputs=pose, **kwargs)
@@ -200,6 +213,15 @@ class FSANet(keras.Model):
             scoring=scoring, aggregation=aggregation, num_capsule=num_capsule,
             dim_capsule=dim_capsule, routings=routings, num_primcaps=num_primcaps, m_dim=m_dim,
             stage_num=stage_num, lambda_d=lambda_d, image_size=image_size, batch_norm=batch_norm))
+        if head != "ssr":  # an SSR model's config stays the authors' hyperparameters only
+            self._hyperparameters.update(dict(head=head, bel_code=bel_code, bel_bits=bel_bits, num_bins=num_bins))
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The compiled loss for SSR; another head's own loss (``training_loss``) on the logits of
+        this step's forward pass."""
+        if self._hyperparameters.get("head", "ssr") == "ssr":
+            return super().compute_loss(x, y, y_pred, sample_weight, training)
+        return self.get_layer("pose_head").training_loss(keras.ops.cast(y, y_pred.dtype), y_pred)
 
     @property
     def variant_name(self):
@@ -256,11 +278,15 @@ class SSRNetMD(keras.Model):
         return cls(**config)
 
 
-def build_variant(variant) -> keras.Model:
-    """A freshly initialised model for one variant (a ``Variant`` record, name or alias)."""
+def build_variant(variant, **head) -> keras.Model:
+    """A freshly initialised model for one variant (a ``Variant`` record, name or alias); ``head``
+    (``head="bel", bel_code="j", ...``, see ``FSANet``) replaces an FSA-Net variant's SSR head."""
     variant = get_variant(variant) if not isinstance(variant, Variant) else variant
-    cls = SSRNetMD if variant.family == "ssrnet_md" else FSANet
-    return cls(name=variant.alias, **variant.model_kwargs())
+    if variant.family == "ssrnet_md":
+        if head.get("head", "ssr") != "ssr":
+            raise ArgumentValueError(f"{variant.alias}: only FSA-Net variants take another head than ssr")
+        return SSRNetMD(name=variant.alias, **variant.model_kwargs())
+    return FSANet(name=variant.alias, **variant.model_kwargs(), **head)
 
 
 def build_fusion(members, name="fusion") -> keras.Model:
