@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from fsanet.core.pose import pose_from_rotation, rotation_from_pose
-from fsanet.errors import ArgumentValueError
+from fsanet.errors import ArgumentTypeError, ArgumentValueError
 
 MAX_TEST_ROTATION = 45.0
 """``--rotate random`` turns each test face by a uniform angle in +-45 degrees (the range robustness
@@ -24,10 +24,26 @@ _MASK_COLOURS = ((215, 170, 120), (235, 235, 235), (40, 40, 40), (200, 190, 120)
 """Base BGR colours of masks: surgical blue, white, black, light teal, grey."""
 
 
+def _image(image) -> np.ndarray:
+    """``image`` as an HxW or HxWxC array of numbers, or our error."""
+    array = np.asarray(image)
+    if array.dtype.kind not in "uif" or array.ndim not in (2, 3) or 0 in array.shape:
+        raise ArgumentTypeError(f"image must be an HxW or HxWxC array of numbers, got {type(image).__name__} "
+                                f"of shape {array.shape}")
+    return array
+
+
 def rotate_pose(pose, degrees):
     """[yaw, pitch, roll] of a head whose image is turned by ``degrees`` about the camera axis
     (clockwise in the image for positive degrees, like positive roll): R' = Rz(degrees) R, with R
     and Rz from ``fsanet.core.pose.rotation_from_pose``."""
+    try:
+        pose, degrees = np.asarray(pose, np.float64), float(degrees)
+    except (TypeError, ValueError):
+        raise ArgumentTypeError(f"pose must be 3 numbers and degrees a number, got {pose!r}, {degrees!r}") from None
+    if pose.shape != (3,) or not np.isfinite(pose).all() or not np.isfinite(degrees):
+        raise ArgumentValueError(f"pose must be 3 finite numbers (yaw, pitch, roll) and degrees finite, "
+                                 f"got {pose.tolist()}, {degrees}")
     turn = rotation_from_pose(0.0, 0.0, degrees)
     return pose_from_rotation(turn @ rotation_from_pose(*np.asarray(pose, np.float64)))
 
@@ -39,11 +55,12 @@ def rotate_in_plane(image, pose, degrees):
     picture), so a frontal head's roll grows by ``degrees``. Corners the turn uncovers repeat the
     nearest edge pixels (as the authors' zoom augmentation fills).
     """
-    image = np.asarray(image)
+    image = _image(image)
+    pose = rotate_pose(pose, degrees)
     h, w = image.shape[:2]
     matrix = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), -float(degrees), 1.0)
     turned = cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return turned, rotate_pose(pose, degrees)
+    return turned, pose
 
 
 def mask_polygon(landmarks):
@@ -87,7 +104,7 @@ def occlude(image, landmarks, kind="mask", seed=None):
     if kind not in OCCLUSIONS:
         raise ArgumentValueError(f"occlusion kind must be one of {OCCLUSIONS}, got {kind!r}")
     rng = np.random.default_rng(seed)
-    image = np.asarray(image)
+    image = _image(image)
     polygon = mask_polygon(landmarks)
     h, w = image.shape[:2]
     region = np.zeros((h, w), np.uint8)
