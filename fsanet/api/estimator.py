@@ -24,7 +24,6 @@ from fsanet.core.protocols import DEFAULT_PROTOCOL
 from fsanet.deploy.predictor import PosePredictor
 from fsanet.errors import ArgumentTypeError, UsageError
 from fsanet.faces.detectors import default_detection_width, default_detector, make_detector
-from fsanet.hub.model_spec import resolve_model
 from fsanet.model.variants import IMAGE_SIZE
 from fsanet.video.drawing import DRAWINGS, draw_face
 from fsanet.video.media import Source
@@ -45,6 +44,7 @@ class HeadPoseEstimator:
     def __init__(self, model="fusion", protocol=DEFAULT_PROTOCOL, detector=None, crop=None,
                  detection_width=None, backend=None):
         if isinstance(model, (str, os.PathLike)):
+            from fsanet.hub.model_spec import resolve_model  # here: an exported file needs no TensorFlow
             model = resolve_model(os.fspath(model), protocol, exported=True)
         self.predictor = PosePredictor(model, normalize=True, backend=backend)
         self.detector_name, self.crop, self.detection_width = detector, crop, detection_width
