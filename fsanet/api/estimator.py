@@ -73,17 +73,27 @@ class HeadPoseEstimator:
         records = self.annotator("image")(frame, None, name, draw=False)
         return [dataclasses.replace(r, track=None) for r in records]
 
-    def analyze(self, source, every=10, smooth=False):
+    def analyze(self, source, every=10, smooth=False, start=0, stop=None):
         """An iterator of one list of records per frame of ``source``: a video file, a folder of
         photos, a photo, or a webcam index (an int); faces of videos and webcams are tracked
         (detection every ``every`` frames, boxes carried in between), ``smooth`` adds
-        One-Euro-smoothed angles. A bad input or option fails here, not at the first frame."""
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ArgumentTypeError(f"every is a number of frames (an int, at least 1), got {every!r}")
-        source = Source(None if source is None else str(source))
+        One-Euro-smoothed angles. A bad input or option fails here, not at the first frame.
+
+        ``start`` / ``stop``: a video's frames [start, stop) only, numbered as in the whole video.
+        Such a segment starts afresh: a detection on its first frame, new tracks (IDs from 0), the
+        smoothing restarted (``fsanet.batch`` stitches the tracks of consecutive segments)."""
+        for name, value in (("every", every), ("start", start), ("stop", stop)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < (1 if name == "every" else 0)):
+                raise ArgumentTypeError(f"{name} is a frame number (an int, at least "
+                                        f"{1 if name == 'every' else 0}), got {value!r}")
+        source = Source(None if source is None else str(source), start, stop)
         moving = source.kind in ("video", "camera")
         annotator = self.annotator(source.kind, every if moving else 1, smooth and moving)
-        return (records for _, _, records in annotated_frames(source, annotator))
+        frames = (records for _, _, records in annotated_frames(source, annotator))
+        if not start:
+            return frames
+        return ([dataclasses.replace(r, frame=r.frame + start) for r in records] for records in frames)
 
 
 _ESTIMATORS = {}

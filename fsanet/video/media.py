@@ -51,10 +51,13 @@ def write_image(path, image):
 
 class Source:
     """Frames of one input: ``kind`` is image, folder, video or camera; iterate for (name, frame).
-    A folder's unreadable images are reported and listed in ``failed``."""
+    A folder's unreadable images are reported and listed in ``failed``. ``start`` / ``stop``: a
+    video's frames [start, stop) only (a segment), found by decoding and skipping the frames before
+    ``start`` (exact where a container's seek would land on a key frame; times stay the video's)."""
 
-    def __init__(self, spec):
+    def __init__(self, spec, start=0, stop=None):
         self.spec, self.fps, self._capture, self.failed = spec, None, None, []
+        self.start, self.stop = start, stop
         self._times = collections.deque()
         if spec is None:
             self.kind, self.name = "image", "astronaut"
@@ -116,10 +119,16 @@ class Source:
         decoded ahead, so each one's time waits here until it is taken)."""
         return self._times.popleft()
 
+    def frame_count(self) -> int:
+        """A video's frames as its container states them (an estimate for some containers)."""
+        return int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT)) if self.kind == "video" else 1
+
     def _decoded(self):
         count, self.decode_seconds = 0, 0.0
         try:
-            while True:
+            while count < self.start and self._capture.grab():
+                count += 1
+            while self.stop is None or count < self.stop:
                 start = time.perf_counter()
                 ok, frame = self._capture.read()
                 self.decode_seconds += time.perf_counter() - start
@@ -131,7 +140,7 @@ class Source:
                 yield self.name, frame
         finally:
             self._capture.release()
-        if count == 0:
+        if count == 0 and not self.start:  # a segment past the end is empty, like a slice
             raise InputError(f"{self.spec}: no frame could be decoded")
 
 
