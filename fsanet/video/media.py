@@ -123,6 +123,11 @@ class Source:
         """A video's frames as its container states them (an estimate for some containers)."""
         return int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT)) if self.kind == "video" else 1
 
+    def close(self):
+        """Release a video or camera without reading it."""
+        if self._capture is not None:
+            self._capture.release()
+
     def _decoded(self):
         count, self.decode_seconds = 0, 0.0
         try:
