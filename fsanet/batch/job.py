@@ -51,8 +51,6 @@ class UnitWorker:
         return {name: [s[name] for s in statuses] for name in ("key", "frames", "faces", "error")}
 
     def run_unit(self, unit):
-        if os.environ.get("FSANET_BATCH_TEST_DELAY"):  # tests: a window to kill a worker mid-job
-            time.sleep(float(os.environ["FSANET_BATCH_TEST_DELAY"]))
         try:
             frames = list(self.estimator.analyze(unit.path, self.every, self.smooth, unit.start, unit.stop))
             table = unit_table(unit, frames, self.smooth and unit.kind == "video")
