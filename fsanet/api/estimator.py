@@ -36,7 +36,8 @@ class HeadPoseEstimator:
     """The demo's pipeline held for many calls: a pose model and, per kind of input, its detector.
 
     ``model``: a model spec (``fsanet.hub.model_spec``: a released name, ``fusion``, a ``.keras``,
-    ``.h5`` or exported file) or a model object; ``protocol``: whose released weights. ``detector``,
+    ``.h5`` or exported file), a model object, or a ``PosePredictor`` (used as it is: give it
+    ``normalize=True`` as the command does); ``protocol``: whose released weights. ``detector``,
     ``crop``, ``detection_width``, ``backend``: as the command's flags; None takes the command's
     defaults for each kind of input (photos: MTCNN's cascade on a 960-wide copy; videos: dlib at 640).
     """
@@ -46,7 +47,8 @@ class HeadPoseEstimator:
         if isinstance(model, (str, os.PathLike)):
             from fsanet.hub.model_spec import resolve_model  # here: an exported file needs no TensorFlow
             model = resolve_model(os.fspath(model), protocol, exported=True)
-        self.predictor = PosePredictor(model, normalize=True, backend=backend)
+        self.predictor = (model if isinstance(model, PosePredictor)  # e.g. one shipped to a worker
+                          else PosePredictor(model, normalize=True, backend=backend))
         self.detector_name, self.crop, self.detection_width = detector, crop, detection_width
         self._detectors = {}
         if detector is not None:
@@ -116,9 +118,9 @@ def estimate(image, **options) -> list:
     return _estimator(options).estimate(image)
 
 
-def analyze(source, every=10, smooth=False, **options):
-    """``HeadPoseEstimator(**options).analyze(source, every, smooth)``, the estimator kept."""
-    return _estimator(options).analyze(source, every, smooth)
+def analyze(source, every=10, smooth=False, start=0, stop=None, **options):
+    """``HeadPoseEstimator(**options).analyze(source, every, smooth, start, stop)``, the estimator kept."""
+    return _estimator(options).analyze(source, every, smooth, start, stop)
 
 
 def draw(image, faces, style="axes"):
