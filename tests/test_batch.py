@@ -27,6 +27,7 @@ SEGMENT = 40  # obama.mp4's 158 frames in 4 segments, each starting with a detec
 @pytest.fixture(scope="session")
 def ray_address(shared):
     import ray
+    os.environ["PYTHONPATH"] = str(ROOT)  # the workers run this checkout's fsanet
     ray.init(num_cpus=2, object_store_memory=100 * 1024 * 1024, include_dashboard=False,
              log_to_driver=False)
     yield ray.get_runtime_context().gcs_address
@@ -159,3 +160,26 @@ def test_interrupted_job_restarted_gives_the_same_tables(ray_address, uninterrup
     assert f"{done} units already done" in out
     for ours, expected in zip(tables(output), tables(uninterrupted[0])):
         pd.testing.assert_frame_equal(ours, expected)
+
+
+def test_readme_ray_example_runs_without_tensorflow_in_workers(ray_address, tmp_path):
+    import ray
+
+    from fsanet.batch.job import model_file
+    readme = (ROOT / "README.md").read_text()
+    code = readme.split("Ray (this block runs in", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "talks").mkdir()
+    (tmp_path / "talks" / "a.mp4").symlink_to(VIDEO)
+    code = code.replace("fusion.onnx", str(model_file("fusion", "300W_LP"))).replace(
+        "talks/*.mp4", str(tmp_path / "talks" / "*.mp4"))
+    namespace = {}
+    exec(code, namespace)
+    (table,) = namespace["tables"]
+    assert len(table) > 0 and set(table["source"]) == {"a"} and table["frame"].max() == 157
+
+    @ray.remote(num_cpus=1)
+    def tensorflow_loaded(predictor):
+        import sys
+        predictor(np.zeros((64, 64, 3), np.uint8))
+        return "tensorflow" in sys.modules
+    assert ray.get(tensorflow_loaded.remote(namespace["predictor"])) is False
