@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from fsanet.batch.plan import Unit, expand, units_of
 from fsanet.batch.tables import segment_path, stitch, summary_row, unit_table, write_table, write_unit
-from fsanet.errors import FSANetError, UsageError, one_line
+from fsanet.errors import FSANetError, InputError, UsageError, one_line
 
 LOCAL_OBJECT_STORE = 200 * 1024 * 1024
 """Bytes of a local Ray's object store: units carry paths and statuses, not frames."""
@@ -93,6 +93,8 @@ def run_batch(inputs, output, model="fusion", protocol="300W_LP", every=10, smoo
     started = time.perf_counter()
     output = Path(output)
     paths, problems = expand(inputs)
+    if not paths:  # nothing to do: a bad input, not a job with errors
+        raise InputError(f"{problems[0][0]}: {problems[0][1]}")
     errors = [{"path": text, "stage": "input", "reason": reason} for text, reason in problems]
     units, sources = [], {}
     for path in paths:
