@@ -14,7 +14,9 @@ the output folder (a shared filesystem): the model travels to the actors as byte
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -34,11 +36,12 @@ ERROR_TEXT = 300
 class UnitWorker:
     """A Ray actor: the estimator of the job's options, built once, run on one unit per call."""
 
-    def __init__(self, model_bytes, options, output, every, smooth):
+    def __init__(self, model_bytes, model_name, options, output, every, smooth):
         from fsanet.api.estimator import HeadPoseEstimator
         from fsanet.deploy.runners import ExportedModel
         folder = tempfile.mkdtemp(prefix="fsanet-batch-")
-        path = Path(folder) / "model.onnx"
+        atexit.register(shutil.rmtree, folder, True)
+        path = Path(folder) / model_name
         path.write_bytes(model_bytes)
         self.estimator = HeadPoseEstimator(ExportedModel(path, threads=1), **options)
         self.output, self.every, self.smooth = output, every, smooth
@@ -61,9 +64,9 @@ class UnitWorker:
 
 
 def model_file(model, protocol) -> Path:
-    """The exported ONNX file of a model spec: the file itself, or its conversion in the export
-    cache (``fsanet.deploy.backends``: converted once, checked against Keras)."""
-    if str(model).endswith(".onnx"):
+    """The exported file of a model spec: an .onnx / .tflite file itself, else its ONNX conversion in
+    the export cache (``fsanet.deploy.backends``: converted once, checked against Keras)."""
+    if str(model).endswith((".onnx", ".tflite")):
         return Path(model)
     from fsanet.deploy.backends import converted_runner
     from fsanet.hub.model_spec import resolve_model
@@ -104,7 +107,8 @@ def run_batch(inputs, output, model="fusion", protocol="300W_LP", every=10, smoo
         except FSANetError as e:
             errors.append({"path": path, "stage": "open", "reason": one_line(e, ERROR_TEXT)})
     todo = [u for u in units if not segment_path(output, u).exists()]
-    model_bytes = model_file(model, protocol).read_bytes()
+    model_path = model_file(model, protocol)
+    model_bytes = model_path.read_bytes()
     connecting = time.perf_counter()
     ray = connect(address, None if workers is None else workers * num_cpus)
     ray_seconds = time.perf_counter() - connecting
@@ -117,7 +121,7 @@ def run_batch(inputs, output, model="fusion", protocol="300W_LP", every=10, smoo
              for u in todo], override_num_blocks=len(todo))
         statuses = dataset.map_batches(
             UnitWorker, batch_size=1, compute=ray.data.ActorPoolStrategy(size=min(size, len(todo))),
-            fn_constructor_kwargs={"model_bytes": model_bytes, "options": options, "output": str(output),
+            fn_constructor_kwargs={"model_bytes": model_bytes, "model_name": model_path.name, "options": options, "output": str(output),
                                    "every": every, "smooth": smooth},
             num_cpus=num_cpus, num_gpus=num_gpus or None,
         ).take_all()
