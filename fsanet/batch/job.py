@@ -51,16 +51,19 @@ class UnitWorker:
         for path, kind, start, stop in zip(batch["path"], batch["kind"], batch["start"], batch["stop"]):
             unit = Unit(str(path), str(kind), int(start), None if stop < 0 else int(stop))
             statuses.append(self.run_unit(unit))
-        return {name: [s[name] for s in statuses] for name in ("key", "frames", "faces", "error")}
+        return {name: [s[name] for s in statuses] for name in ("key", "frames", "faces", "error", "seconds")}
 
     def run_unit(self, unit):
+        started = time.perf_counter()
         try:
             frames = list(self.estimator.analyze(unit.path, self.every, self.smooth, unit.start, unit.stop))
             table = unit_table(unit, frames, self.smooth and unit.kind == "video")
             write_unit(self.output, unit, table)
         except Exception as e:  # noqa: BLE001  (OpenCV, a runtime: the input's problem, recorded)
-            return {"key": unit.key, "frames": 0, "faces": 0, "error": one_line(e, ERROR_TEXT)}
-        return {"key": unit.key, "frames": len(frames), "faces": table.num_rows, "error": ""}
+            return {"key": unit.key, "frames": 0, "faces": 0, "error": one_line(e, ERROR_TEXT),
+                    "seconds": time.perf_counter() - started}
+        return {"key": unit.key, "frames": len(frames), "faces": table.num_rows, "error": "",
+                "seconds": time.perf_counter() - started}
 
 
 def model_file(model, protocol) -> Path:
@@ -112,7 +115,7 @@ def run_batch(inputs, output, model="fusion", protocol="300W_LP", every=10, smoo
     connecting = time.perf_counter()
     ray = connect(address, None if workers is None else workers * num_cpus)
     ray_seconds = time.perf_counter() - connecting
-    failed = {}
+    failed, busy = {}, 0.0
     if todo:
         size = workers or max(1, int(ray.cluster_resources().get("CPU", 1) // num_cpus))
         options = {"detector": detector} if detector else {}
@@ -126,6 +129,7 @@ def run_batch(inputs, output, model="fusion", protocol="300W_LP", every=10, smoo
             num_cpus=num_cpus, num_gpus=num_gpus or None,
         ).take_all()
         failed = {s["key"]: s["error"] for s in statuses if s["error"]}
+        busy = sum(s["seconds"] for s in statuses)
     frames = faces = 0
     summaries = []
     for path, source_units in sources.items():
@@ -146,7 +150,7 @@ def run_batch(inputs, output, model="fusion", protocol="300W_LP", every=10, smoo
         errors, schema=pa.schema([("path", pa.string()), ("stage", pa.string()), ("reason", pa.string())])))
     seconds = time.perf_counter() - started
     result = {"sources": len(summaries), "frames": frames, "faces": faces, "errors": len(errors),
-              "seconds": seconds, "ray_start_seconds": ray_seconds, "skipped": len(units) - len(todo)}
+              "seconds": seconds, "ray_start_seconds": ray_seconds, "skipped": len(units) - len(todo), "unit_seconds": busy}
     report(f"{len(summaries)} sources, {frames} frames, {faces} faces, {len(errors)} errors in "
            f"{seconds:.1f} s ({frames / max(seconds, 1e-9):.1f} frames/s; {result['skipped']} units "
            f"already done)")
