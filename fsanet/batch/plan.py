@@ -11,6 +11,7 @@ import csv
 import dataclasses
 import glob
 import hashlib
+import os
 from pathlib import Path
 
 from fsanet.core.images import IMAGE_SUFFIXES
@@ -58,7 +59,7 @@ def expand(inputs) -> tuple[list, list]:
             found = sorted(p for p in glob.glob(text, recursive=True) if _media(Path(p)))
         if not found:
             problems.append((text, "no such file, or no images or videos in it"))
-        paths.extend(str(Path(p).resolve()) for p in found)
+        paths.extend(os.path.abspath(p) for p in found)  # not resolved: two links are two sources
     return list(dict.fromkeys(paths)), problems
 
 
