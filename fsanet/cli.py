@@ -52,6 +52,7 @@ COMMANDS = {
     "test": "fsanet.commands.test",
     "export": "fsanet.commands.export",
     "batch": "fsanet.commands.batch",
+    "serve": "fsanet.commands.serve",
 }
 """Subcommand name -> module. The first line of a module's docstring is its help."""
 
@@ -147,15 +148,19 @@ def _guarded_stdout():
 
 
 def _summary(module_name):
-    """A command's one-line help, read from its source without importing it."""
+    """A command's one-line help, read from its source without importing it, marked when the
+    command never loads TensorFlow (its module says ``USES_TENSORFLOW = False``)."""
     import ast
     import importlib.util
     spec = importlib.util.find_spec(module_name)
     if spec is None or spec.origin is None:
         return ""
     with open(spec.origin, encoding="utf-8") as f:
-        doc = ast.get_docstring(ast.parse(f.read())) or ""
-    return doc.splitlines()[0] if doc else ""
+        tree = ast.parse(f.read())
+    doc = ast.get_docstring(tree) or ""
+    no_tensorflow = any(isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] ==
+                        ["USES_TENSORFLOW"] and getattr(node.value, "value", True) is False for node in tree.body)
+    return (doc.splitlines()[0] if doc else "") + (" [no TensorFlow]" if no_tensorflow else "")
 
 
 def _overview(prog):
@@ -166,7 +171,8 @@ def _overview(prog):
     lines += [f"  {name:<{width}}  {_summary(module)}" for name, module in COMMANDS.items()]
     lines += ["", f"Without a command, {prog} runs the demo: `{prog}` alone on a built-in photo,",
               f"`{prog} INPUT ...` on images, folders, videos or a webcam index.",
-              f"`{prog} COMMAND --help` describes a command."]
+              f"`{prog} COMMAND --help` describes a command. Commands marked [no TensorFlow] never load it;",
+              "the others load it (seconds) only after every argument, input and output has been checked."]
     return "\n".join(lines)
 
 

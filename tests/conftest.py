@@ -3,6 +3,7 @@
 
 import glob
 import os
+import signal
 from pathlib import Path
 
 import cv2
@@ -15,6 +16,12 @@ SHARED = Path(os.environ.get("FSANET_SHARED", ROOT.parent / "shared")).resolve()
 OFFICIAL = SHARED / "official"
 
 os.environ["FSANET_WEIGHTS_MIRROR"] = str(OFFICIAL)
+
+# A suite started in the background by a non-interactive shell (`pytest > log &`) inherits Ctrl-C
+# ignored, and so would every command it starts: the tests that send Ctrl-C would see it ignored.
+# A handler here is reset to the default by exec, so children and in-process commands get Ctrl-C.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 from fsanet.core.pose import pose_from_pose_para  # noqa: E402
 from fsanet.faces.crop import landmark_crop  # noqa: E402

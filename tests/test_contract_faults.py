@@ -35,6 +35,7 @@ def _api_cases(tmp_path):
                   (("capsule",), {"mirror": "http://[not-a-host/weights"})],
         "load_pretrained": [(("capsul",), {}), ((123,), {}), ((["fusion"],), {})],
         "PosePredictor": [(("capsule",), {}), ((None,), {})],
+        "quiet": [(("yes",), {}), ((1,), {})],
         "configure_cpu_threads": [(("2",), {}), ((-1,), {})],
         "resolve_model": [(("capsul",), {}), ((123,), {}), (("fusoin:a.h5,b.h5",), {}),
                           ((str(tmp_path / "missing.keras"),), {})],
@@ -124,7 +125,7 @@ def test_interrupted_data_file_keeps_its_frames_beside_an_earlier_complete_one(t
     data = tmp_path / "run.csv"
     data.write_text("an earlier complete file\n")
 
-    def three_frames_then_ctrl_c(source, annotator, output, show=False, report=print, data=None):
+    def three_frames_then_ctrl_c(source, annotator, output, show=False, data=None, **options):
         for frame in range(3):
             data.write_frame([FaceRecord(frame, frame / 25, "clip", 0, (1, 2, 3, 4), True, 0.9, (1.0, 2.0, 3.0))])
         raise KeyboardInterrupt

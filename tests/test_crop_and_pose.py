@@ -59,3 +59,18 @@ def test_axes_yaw_turns_z_axis_sideways():
     # Positive yaw is drawn with y = -yaw (SPEC §8): the nose axis points to the image left.
     _, _, z_axis = axis_endpoints(90, 0, 0, (100, 100), 50)
     np.testing.assert_allclose(z_axis, (50, 100), atol=1e-9)
+
+
+def test_the_hand_written_conversions_are_scipys_intrinsic_xyz_euler_angles():
+    """README, Dependencies: the conversions stay hand-written (vectorised, the gimbal-lock rule
+    stated); SciPy's Rotation checks them: R = Rx(pitch) Ry(-yaw) Rz(roll) is intrinsic "XYZ"."""
+    from scipy.spatial.transform import Rotation
+
+    from fsanet.core.pose import pose_from_rotation, rotation_from_pose
+    poses = np.random.default_rng(3).uniform([-89, -89, -89], [89, 89, 89], (200, 3))
+    euler = np.stack([poses[:, 1], -poses[:, 0], poses[:, 2]], axis=1)  # pitch, -yaw, roll
+    matrices = Rotation.from_euler("XYZ", euler, degrees=True).as_matrix()
+    np.testing.assert_allclose(rotation_from_pose(poses[:, 0], poses[:, 1], poses[:, 2]), matrices, atol=1e-12)
+    back = Rotation.from_matrix(matrices).as_euler("XYZ", degrees=True)
+    np.testing.assert_allclose(pose_from_rotation(matrices), np.stack([-back[:, 1], back[:, 0], back[:, 2]], 1),
+                               atol=1e-9)

@@ -1,6 +1,7 @@
 """The demo (``python -m fsanet`` = ``demo/head_pose.py``): built-in photo, real images, a real
 video, several faces, and every kind of bad input, each with a clear message and exit status."""
 
+import json
 import os
 import re
 import signal
@@ -16,6 +17,7 @@ from conftest import ROOT, SHARED
 from fsanet.cli import run_command
 from fsanet.errors import ModelSpecError
 from fsanet.faces.boxes import clip_box
+from fsanet.video.records import flat_row, read_records
 
 
 def main(argv):
@@ -136,7 +138,12 @@ def test_figure5_structure_maps(tmp_path, pretrained, aflw_samples, capsys):
     with pytest.raises(ModelSpecError, match="no fine-grained structure mapping"):
         fine_grained_structure_maps(pretrained("noS_capsule"), crop)
     assert run_command("heatmaps", ["--output", str(tmp_path / "fig5.png")]) == 0
-    assert cv2.imread(str(tmp_path / "fig5.png")).shape == (2 * 3 * 128 + 8, 8 * 128, 3)
+    figure = cv2.imread(str(tmp_path / "fig5.png"))
+    assert figure.shape == (2 * (28 + 3 * 128) + 8, 8 * 128, 3)  # per model: a title band, 3 stages
+    assert (figure[:28] < 128).any() and (figure[:28] == 255).mean() > 0.9  # the model's name on white
+    group = SHARED / "data" / "images" / "group_1920x1080.jpg"
+    assert run_command("heatmaps", ["--image", str(group), "--models", "capsule", "--output", str(tmp_path / "g.png")]) == 0
+    assert "faces found; showing the largest, box" in capsys.readouterr().out
 
 
 def test_several_results_need_an_output_folder(shared, tmp_path, capsys):
@@ -189,3 +196,117 @@ def test_interrupted_video_never_replaces_a_complete_output(shared, tmp_path, si
     assert process.returncode == status and err.strip() == line, err
     assert out.read_bytes() == before and _frame_count(out) == 7
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "clip_pose.mp4"]
+
+
+# ---------------------------------------------------------------- outputs for other programs
+
+def _h264_frames(path):
+    """(codec name, frames decoded) of a video, read by PyAV."""
+    import av
+    with av.open(str(path)) as container:
+        return container.streams.video[0].codec_context.name, sum(1 for _ in container.decode(video=0))
+
+
+@pytest.mark.large
+def test_the_output_video_is_h264_with_every_input_frame(shared, tmp_path):
+    out = tmp_path / "obama.mp4"
+    assert main([str(shared / "data" / "video" / "obama.mp4"), "--output", str(out), "--no-display"]) == 0
+    assert _h264_frames(out) == ("h264", 158)
+
+
+def test_odd_sized_frames_are_padded_to_even_for_h264(tmp_path):
+    from fsanet.video.media import VideoOutput
+    video = VideoOutput(tmp_path / "odd.mp4", 25.0)
+    for i in range(5):
+        video.write(np.full((75, 101, 3), 40 * i, np.uint8))
+    video.close()
+    assert _h264_frames(tmp_path / "odd.mp4") == ("h264", 5)
+    capture = cv2.VideoCapture(str(tmp_path / "odd.mp4"))
+    assert capture.read()[1].shape == (76, 102, 3)
+
+
+class _NoFaces:
+    """A PoseAnnotator stand-in: every frame without a face, nothing loaded."""
+
+    def __init__(self):
+        self.frames, self.tracker, self.timings = 0, None, {}
+
+    def __call__(self, frame, time_s=None, source="", draw=True):
+        self.frames += 1
+        return []
+
+
+def test_no_fps_leaves_the_frames_as_they_were_and_a_bar_shows_when_asked(tmp_path, capsys):
+    from fsanet.video.media import Source
+    from fsanet.video.pipeline import run_source
+    _long_video(tmp_path / "clip.mp4", frames=12)
+    first = {}
+    for overlay in (True, False):
+        run_source(Source(tmp_path / "clip.mp4"), _NoFaces(), tmp_path / f"{overlay}.mp4", fps_overlay=overlay,
+                   progress=True, report=lambda line: None)
+        first[overlay] = cv2.VideoCapture(str(tmp_path / f"{overlay}.mp4")).read()[1].astype(int)
+        assert "clip:   0%|          | 0/12" in capsys.readouterr().err  # the bar (cleared when done)
+    source = cv2.VideoCapture(str(tmp_path / "clip.mp4")).read()[1].astype(int)
+    corner = (slice(0, 40), slice(0, 160))  # where the rate is written
+    changed = {overlay: (np.abs(frame[corner] - source[corner]).max(axis=2) > 80).sum() for overlay, frame in first.items()}
+    assert changed[False] == 0 and changed[True] > 200  # compression moves pixels a little, text a lot
+    run_source(Source(tmp_path / "clip.mp4"), _NoFaces(), None, report=lambda line: None)
+    assert capsys.readouterr().err == ""  # progress=None: only when stderr is a terminal
+
+
+@pytest.mark.large
+def test_json_gives_one_object_per_photo_with_the_data_files_rows(shared, tmp_path, capsys):
+    images = shared / "data" / "images"
+    assert main([str(images), "--json", "--no-video", "--no-display", "--data", str(tmp_path / "rows.csv")]) == 0
+    captured = capsys.readouterr()
+    photos = [json.loads(line) for line in captured.out.splitlines()]
+    assert [p["name"] for p in photos] == ["group_1920x1080", "portrait_750x375"]
+    assert [len(p["faces"]) for p in photos] == [7, 1]
+    rows = read_records(tmp_path / "rows.csv")
+    faces = [flat_row(face) for photo in photos for face in photo["faces"]]
+    assert faces == [{k: row[k] for k in face} for row, face in zip(rows, faces)]
+    assert "written to" in captured.err  # the command's own lines: on stderr
+
+
+@pytest.mark.large
+def test_data_dash_writes_the_csv_to_stdout(shared, tmp_path, capsys):
+    portrait = str(shared / "data" / "images" / "portrait_750x375.jpg")
+    assert main([portrait, "--no-video", "--no-display", "--data", str(tmp_path / "rows.csv")]) == 0
+    capsys.readouterr()
+    assert main([portrait, "--no-video", "--no-display", "--data", "-"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == (tmp_path / "rows.csv").read_text()
+    assert "face" in captured.err and "written to stdout" in captured.err
+    assert main([portrait, "--json", "--data", "-"]) == 2
+    assert main([str(shared / "data" / "video" / "obama.mp4"), "--json"]) == 2
+    assert "--json: one object per photo, but obama is a video" in capsys.readouterr().err
+
+
+@pytest.mark.large
+def test_min_face_and_min_confidence_drop_detections(shared, tmp_path, capsys):
+    """At full resolution MTCNN's cascade also finds a 17x19 'face' in the group photo's background;
+    --min-face 40 drops it and keeps the seven people. Confidence is the detector's own scale."""
+    group = str(shared / "data" / "images" / "group_1920x1080.jpg")
+    common = [group, "--detection-width", "0", "--no-video", "--no-display", "--json"]
+    counts = {}
+    for extra in ([], ["--min-face", "40"], ["--min-confidence", "0.999"]):
+        assert main(common + extra) == 0
+        faces = json.loads(capsys.readouterr().out)["faces"]
+        counts[" ".join(extra)] = len(faces)
+        if extra:
+            assert all(min(f["box"][2:]) >= 40 for f in faces) or all(f["confidence"] >= 0.999 for f in faces)
+    assert counts == {"": 8, "--min-face 40": 7, "--min-confidence 0.999": 5}
+
+
+def test_without_an_h264_encoder_the_video_falls_back_to_mp4v_with_a_warning(tmp_path, monkeypatch):
+    from fsanet.video import media
+
+    def no_pyav(*args):
+        raise ImportError("No module named 'av'")
+    monkeypatch.setattr(media, "H264Writer", no_pyav)
+    video = media.VideoOutput(tmp_path / "old.mp4", 25.0)
+    with pytest.warns(UserWarning, match="written as mp4v, which browsers do not play: PyAV is not installed"):
+        for i in range(3):
+            video.write(np.full((48, 64, 3), 50 * i, np.uint8))
+    video.close()
+    assert _h264_frames(tmp_path / "old.mp4") == ("mpeg4", 3)

@@ -95,6 +95,28 @@ def test_export_matches_keras(format, name, exported, pretrained, aflw_samples):
             assert difference <= TOLERANCE_DEGREES, (images.shape, batch_size, difference)
 
 
+def opencv_dnn_runtime(path):
+    """The exported ONNX under OpenCV's DNN module (README, Deploying): cv2 is a dependency already."""
+    import cv2
+    net = cv2.dnn.readNetFromONNX(str(path))
+
+    def run(x):
+        net.setInput(x, "image")
+        return net.forward("pose")
+    return run
+
+
+@pytest.mark.large
+@pytest.mark.parametrize("name", ["capsule", "fusion"])
+def test_the_onnx_file_runs_at_parity_under_opencv_dnn(name, exported, pretrained, aflw_samples):
+    run = opencv_dnn_runtime(exported(name, "onnx"))
+    random = np.random.default_rng(11).uniform(0, 255, (7, 64, 64, 3)).astype(np.float32)
+    for images in (aflw_samples[0].astype(np.float32), random):
+        for batch_size in (1, 7):
+            difference = max_difference_by_batch(run, pretrained(name), images, batch_size)
+            assert difference <= TOLERANCE_DEGREES, (images.shape, batch_size, difference)
+
+
 @pytest.mark.parametrize("format", FORMATS)
 def test_export_carries_contract_and_metadata(format, exported):
     path = exported("fusion", format)
@@ -128,11 +150,16 @@ def test_litert_file_holds_its_weights(exported, pretrained):
     assert path.stat().st_size > 4 * pretrained("fusion").count_params()
 
 
-def test_readme_onnx_snippet_needs_only_onnxruntime_and_numpy(exported, aflw_samples, pretrained, tmp_path):
+@pytest.mark.parametrize("format,first_line", [("onnx", "import numpy as np, onnxruntime as ort"),
+                                               ("litert", "from ai_edge_litert.interpreter import Interpreter")])
+def test_readme_snippets_need_only_their_runtime_and_numpy(format, first_line, exported, aflw_samples, pretrained,
+                                                           tmp_path):
     readme = (ROOT / "README.md").read_text()
-    snippet = re.search(r"```python\n(import numpy as np, onnxruntime as ort\n.*?)```", readme, re.S).group(1)
-    assert len(snippet.strip().splitlines()) == 5
-    (tmp_path / "fusion.onnx").write_bytes(exported("fusion", "onnx").read_bytes())
+    snippet = re.search(r"```python\n((?:import numpy as np\n)?" + re.escape(first_line) + r"\n.*?)```",
+                        readme, re.S).group(1)
+    assert "poses = " in snippet and len(snippet.strip().splitlines()) <= 10
+    path = exported("fusion", format)
+    (tmp_path / f"fusion{path.suffix}").write_bytes(path.read_bytes())
     np.save(tmp_path / "crops.npy", aflw_samples[0])
     blocker = tmp_path / "blocker"
     blocker.mkdir()

@@ -114,3 +114,14 @@ def test_a_mistyped_command_is_named(capsys):
     assert main(["tarin", "configs/protocol1/capsule.toml"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown command 'tarin'" in err and "train" in err
+
+
+def test_every_flag_of_every_command_has_help():
+    import argparse
+    import importlib
+
+    from fsanet.cli import COMMANDS
+    for name, module in COMMANDS.items():
+        parser = argparse.ArgumentParser()
+        importlib.import_module(module).add_arguments(parser)
+        assert not [a.option_strings or a.dest for a in parser._actions if a.help is None], name

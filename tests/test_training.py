@@ -110,7 +110,7 @@ def test_resume_after_sigkill_is_exact(tmp_path):
         np.testing.assert_allclose(wa, wb, rtol=0, atol=1e-6)
     for run in ("whole", "killed"):
         history = json.loads((tmp_path / run / "capsule" / "state.json").read_text())["history"]
-        assert [h["epoch"] for h in history] == [0, 1, 2]
+        assert [h["epoch"] for h in history] == [1, 2, 3]
 
 
 def test_learning_rate_schedule():

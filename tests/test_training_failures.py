@@ -140,7 +140,7 @@ def test_truncated_last_checkpoint_falls_back_to_the_previous_epoch(two_epoch_ru
     assert "last.keras: not a readable .keras model" in err
     assert "resuming from" in err and "previous.keras (epoch 1) instead, epochs 2-2 will be trained again" in err
     state = json.loads((run / "state.json").read_text())
-    assert state["finished"] and state["epochs_done"] == 3 and [h["epoch"] for h in state["history"]] == [0, 1, 2]
+    assert state["finished"] and state["epochs_done"] == 3 and [h["epoch"] for h in state["history"]] == [1, 2, 3]
     assert all(_finite(run / name) for name in ("last.keras", "previous.keras", "best.keras", "final.keras"))
 
 

@@ -38,18 +38,21 @@ class HeadPoseEstimator:
     ``model``: a model spec (``fsanet.hub.model_spec``: a released name, ``fusion``, a ``.keras``,
     ``.h5`` or exported file), a model object, or a ``PosePredictor`` (used as it is: give it
     ``normalize=True`` as the command does); ``protocol``: whose released weights. ``detector``,
-    ``crop``, ``detection_width``, ``backend``: as the command's flags; None takes the command's
-    defaults for each kind of input (photos: MTCNN's cascade on a 960-wide copy; videos: dlib at 640).
+    ``crop``, ``detection_width``, ``backend``, ``min_confidence``, ``min_face``: as the command's
+    flags; None takes the command's defaults for each kind of input (photos: MTCNN's cascade on a
+    960-wide copy; videos: dlib at 640). A face's ``confidence`` is its detector's own score (MTCNN:
+    a probability; dlib: an SVM score, > 0 is a face).
     """
 
     def __init__(self, model="fusion", protocol=DEFAULT_PROTOCOL, detector=None, crop=None,
-                 detection_width=None, backend=None):
+                 detection_width=None, backend=None, min_confidence=None, min_face=0):
         if isinstance(model, (str, os.PathLike)):
             from fsanet.hub.model_spec import resolve_model  # here: an exported file needs no TensorFlow
             model = resolve_model(os.fspath(model), protocol, exported=True)
         self.predictor = (model if isinstance(model, PosePredictor)  # e.g. one shipped to a worker
                           else PosePredictor(model, normalize=True, backend=backend))
         self.detector_name, self.crop, self.detection_width = detector, crop, detection_width
+        self.min_confidence, self.min_face = min_confidence, min_face
         self._detectors = {}
         if detector is not None:
             self._detectors[detector] = make_detector(detector)  # a bad name fails now, not mid-video
@@ -62,7 +65,8 @@ class HeadPoseEstimator:
             self._detectors[name] = make_detector(name)
         width = default_detection_width(kind) if self.detection_width is None else self.detection_width
         return PoseAnnotator(self._detectors[name], self.predictor, every, width,
-                             smoother=PoseSmoother() if smooth else None, style=style, crop_rule=self.crop)
+                             smoother=PoseSmoother() if smooth else None, style=style, crop_rule=self.crop,
+                             min_confidence=self.min_confidence, min_face=self.min_face)
 
     def estimate(self, image) -> list:
         """The faces of one photo: a path, or an image array (BGR as OpenCV reads it; gray, BGRA and

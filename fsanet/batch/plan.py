@@ -83,7 +83,7 @@ def units_of(path, segment_frames) -> list:
     source = Source(path)
     if source.kind != "video":
         raise InputError(f"{path}: not an image or video")
-    frames = source.frame_count()
+    frames = source.length or 0  # as the container states it: the last segment reads to the end
     source.close()
     starts = list(range(0, max(frames, 1), segment_frames))
     return [Unit(path, "video", start, start + segment_frames if i + 1 < len(starts) else None)

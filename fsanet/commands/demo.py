@@ -5,32 +5,50 @@ out/astronaut_pose.jpg. --output is a folder (results named <input>_pose.jpg / .
 when there is one image or video input. --data out.csv (or .jsonl) records every face of every frame
 (track ID, box, angles, rotation matrix, the fusion members' spread; smoothed angles with --smooth),
 row by row as frames finish, into out.csv.partial until the run completes (a run cut short keeps its
-finished frames there and never replaces an earlier out.csv); `fsanet plot out.csv` draws them. Exit status: 0 done, 1 some image had
-no face, 2 an input, output, model or detector that cannot be used (the other inputs are still
-processed).
+finished frames there and never replaces an earlier out.csv); `fsanet plot out.csv` draws them.
+--data - writes the CSV to stdout and --json one JSON object per photo ({"name", "faces": [...]}, the
+data file's fields) to stdout; the command's own lines then go to stderr. Videos are written as
+H.264 (PyAV), which browsers play.
+
+The confidence column is the detector's own score: MTCNN's face probability (0 to 1) for
+mtcnn_cascade (photos) and mtcnn, dlib's SVM score (> 0 is a face, usually below 3) for dlib
+(videos) and the 68-landmark path. --min-confidence compares against that score, so its scale
+depends on the detector.
+
+Exit status: 0 done, 1 some image had no face, 2 an input, output, model or detector that cannot
+be used (the other inputs are still processed).
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import sys
 from pathlib import Path
 
 from fsanet.commands import add_protocol_argument, non_negative_int, positive_int
 from fsanet.deploy.backends import BACKENDS
+from fsanet.errors import UsageError
 from fsanet.faces.detectors import DETECTORS
 from fsanet.faces.framing import RULES
 from fsanet.video.drawing import DRAWINGS
 from fsanet.video.records import DATA_SUFFIXES
 
 
+STDOUT = "-"
+"""--data's name for the standard output."""
+
+
 def data_file(text):
-    """argparse type: a path ending in .csv or .jsonl (checked before the model loads)."""
+    """argparse type: a path ending in .csv or .jsonl, or - (checked before the model loads)."""
+    if text == STDOUT:
+        return text
     if Path(text).suffix.lower() not in DATA_SUFFIXES:
         raise ValueError(text)
     return Path(text)
 
 
-data_file.__name__ = "data file name (.csv or .jsonl)"
+data_file.__name__ = "data file name (.csv or .jsonl, or - for stdout)"
 
 
 def add_arguments(parser):
@@ -58,7 +76,16 @@ def add_arguments(parser):
     parser.add_argument("--detection-width", type=non_negative_int,
                         help="detect on a copy at most this wide (0: full frame; default 960 for photos, 640 for videos and cameras)")
     parser.add_argument("--data", type=data_file,
-                        help="write per-frame data for every face to this .csv or .jsonl file")
+                        help="write per-frame data for every face to this .csv or .jsonl file (-: CSV on stdout)")
+    parser.add_argument("--json", action="store_true",
+                        help="photos: print one JSON object per photo on stdout (name, faces) instead of text lines")
+    parser.add_argument("--min-confidence", type=float, metavar="SCORE",
+                        help="drop detections scoring below this, on the detector's own scale (MTCNN: "
+                             "a probability, e.g. 0.99; dlib: an SVM score, e.g. 0.5)")
+    parser.add_argument("--min-face", type=non_negative_int, default=0, metavar="PIXELS",
+                        help="drop detections whose box is narrower or lower than this (default 0)")
+    parser.add_argument("--no-fps", dest="fps_overlay", action="store_false",
+                        help="do not write the processing rate into the output video's frames")
     parser.add_argument("--smooth", action="store_true",
                         help="smooth the angles per face track over time (One-Euro filter); the data "
                              "file keeps the raw angles next to the smoothed ones")
@@ -87,19 +114,21 @@ def output_for(source, output: Path, several: bool) -> Path:
     return check_output(target, "--output", suffixes=IMAGE_SUFFIXES if still else VIDEO_SUFFIXES)
 
 
+def print_json(name, records):
+    """One photo's faces as one line of JSON on stdout: {"name", "faces": [the data file's fields]}."""
+    print(json.dumps({"name": name, "faces": [r.as_dict() for r in records]}, separators=(",", ":")), flush=True)
+
+
 def run(args) -> int:
     import cv2
     import numpy as np
 
     from fsanet.core.outputs import check_output
-    from fsanet.deploy.predictor import PosePredictor
-    from fsanet.deploy.threads import configure_cpu_threads
     from fsanet.errors import FSANetError, InputError
     from fsanet.faces.detectors import default_detection_width, default_detector, make_detector
-    from fsanet.hub.model_spec import resolve_model
+    from fsanet.hub.specs import check_spec
     from fsanet.model.variants import IMAGE_SIZE
     from fsanet.video.media import Source, display_available
-    from fsanet.video.pipeline import PoseAnnotator, run_source
     from fsanet.video.records import RecordWriter
     from fsanet.video.smoothing import PoseSmoother
 
@@ -111,10 +140,22 @@ def run(args) -> int:
             print(f"error: {e}", file=sys.stderr)
             status = 2
     outputs = [None if args.no_video else output_for(source, args.output, len(specs) > 1) for source in sources]
-    if args.data is not None:
+    if args.data not in (None, STDOUT):
         check_output(args.data, "--data", suffixes=DATA_SUFFIXES)
+    if args.json and args.data == STDOUT:
+        raise UsageError("--json and --data -: both write to stdout; give --data a file name")
+    moving = [s.name for s in sources if s.kind in ("video", "camera")]
+    if args.json and moving:
+        raise UsageError(f"--json: one object per photo, but {moving[0]} is a video; use --data - "
+                         "(a CSV row per face per frame) or --data FILE.jsonl")
+    say = print if not (args.json or args.data == STDOUT) else functools.partial(print, file=sys.stderr)
+    check_spec(args.model, exported=True)
     if not sources:
         return status
+    from fsanet.deploy.predictor import PosePredictor  # TensorFlow loads here, after every check
+    from fsanet.deploy.threads import configure_cpu_threads
+    from fsanet.hub.model_spec import resolve_model
+    from fsanet.video.pipeline import PoseAnnotator, run_source
     try:
         configure_cpu_threads()
     except RuntimeError:
@@ -131,7 +172,8 @@ def run(args) -> int:
     show = not args.no_display and display_available()
     data = None
     if args.data is not None:
-        data = RecordWriter(args.data, spread=predictor.has_members, smoothed=args.smooth)
+        data = RecordWriter(sys.stdout.buffer if args.data == STDOUT else args.data, spread=predictor.has_members,
+                            smoothed=args.smooth, format=".csv" if args.data == STDOUT else None)
     try:
         for source, output in zip(sources, outputs):
             try:
@@ -140,8 +182,10 @@ def run(args) -> int:
                 width = default_detection_width(source.kind) if args.detection_width is None else args.detection_width
                 annotator = PoseAnnotator(detector, predictor, every, width,
                                           smoother=PoseSmoother() if args.smooth else None, style=args.style,
-                                          crop_rule=args.crop)
-                summary = run_source(source, annotator, output, show, data=data)
+                                          crop_rule=args.crop, min_confidence=args.min_confidence,
+                                          min_face=args.min_face)
+                summary = run_source(source, annotator, output, show, report=say, data=data,
+                                     fps_overlay=args.fps_overlay, photo=print_json if args.json else None)
             except FSANetError as e:  # this input fails; the others go on
                 if data is not None and data.failed:  # not the input: the data file (a full disk)
                     raise
@@ -152,7 +196,7 @@ def run(args) -> int:
                 status = 2
             if source.kind in ("video", "camera") and summary["frames"]:
                 fps = summary["frames"] / summary["seconds"]
-                print(f"{source.name}: {summary['frames']} frames at {fps:.1f} FPS; faces in "
+                say(f"{source.name}: {summary['frames']} frames at {fps:.1f} FPS; faces in "
                       f"{sum(1 for n in summary['faces'] if n)} frames, "
                       f"{annotator.tracker.next_id} face track(s)")
             elif not all(summary["faces"]):
@@ -166,7 +210,8 @@ def run(args) -> int:
         raise
     if data is not None:
         data.close()
-        print(f"{data.rows} face records of {data.frames} frames written to {data.path}")
+        say(f"{data.rows} face records of {data.frames} frames written to "
+            f"{'stdout' if args.data == STDOUT else data.path}")
     if show:
         cv2.destroyAllWindows()
     return status

@@ -22,7 +22,8 @@ from fsanet.deploy.export import FORMAT_SUFFIXES, FORMATS
 def add_arguments(parser):
     parser.add_argument("model", help="any model spec: released name or alias, fusion, fusion:a,b,c, "
                                       ".keras or authors' .h5")
-    parser.add_argument("--format", required=True, choices=FORMATS)
+    parser.add_argument("--format", required=True, choices=FORMATS,
+                        help="onnx (.onnx), litert (.tflite) or savedmodel (a folder)")
     parser.add_argument("--output", required=True, type=Path,
                         help="the file (.onnx, .tflite) or folder (savedmodel) to write")
     add_protocol_argument(parser)
@@ -40,16 +41,18 @@ def run(args) -> int:
     from fsanet.deploy.export import check_replaceable, export
     from fsanet.deploy.runners import ExportedModel
     from fsanet.errors import ExportError
-    from fsanet.hub.model_spec import resolve_model, source_metadata
+    from fsanet.hub.specs import check_spec
 
     suffix = FORMAT_SUFFIXES[args.format]
     if suffix and args.output.suffix != suffix:
         raise ExportError(f"--output {args.output}: {args.format} files end in {suffix}")
     if not suffix and args.output.suffix in (".onnx", ".tflite"):
         raise ExportError(f"--output {args.output}: a SavedModel is a folder; drop the suffix")
+    check_spec(args.model)
     check_output(args.output, "--output", folder=not suffix)
     check_replaceable(args.output, args.format, "--output")
     crops = None if args.int8 is None else representative_crops(args.int8)  # once: calibration and report
+    from fsanet.hub.model_spec import resolve_model, source_metadata  # TensorFlow loads here, after the checks
     model = resolve_model(args.model, args.protocol)
     export(model, args.output, args.format, metadata=source_metadata(args.model, args.protocol), int8=crops)
     runner = ExportedModel(args.output).runner

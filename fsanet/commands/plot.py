@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+USES_TENSORFLOW = False
+
 
 def add_arguments(parser):
     parser.add_argument("data", type=Path, help="a data file written by the demo's --data")

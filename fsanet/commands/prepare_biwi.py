@@ -24,7 +24,8 @@ def add_arguments(parser):
     from fsanet.data.biwi_prepare import BOX_RULES
     from fsanet.model.variants import IMAGE_SIZE
     parser.add_argument("--input", required=True, type=Path, help="BIWI hpdb folder (01, 02, ... inside)")
-    parser.add_argument("--output-dir", required=True, type=Path)
+    parser.add_argument("--output-dir", required=True, type=Path,
+                        help="folder for BIWI_noTrack.npz (protocol 1) or BIWI_train/test.npz and the split (2)")
     add_protocol_argument(parser, help="1 (300W_LP: test set BIWI_noTrack) or 2 (BIWI: 70/30 video split)",
                           required=True)
     parser.add_argument("--seed", type=seed, default=0, help="protocol 2: seed of the video split")
@@ -39,7 +40,8 @@ def add_arguments(parser):
     parser.add_argument("--workers", type=positive_int, default=None,
                         help="processes (default: all cores)")
     parser.add_argument("--strict", action="store_true", help="fail on the first bad frame")
-    parser.add_argument("--image-size", type=positive_int, default=IMAGE_SIZE)
+    parser.add_argument("--image-size", type=positive_int, default=IMAGE_SIZE,
+                        help=f"crop size in pixels (default {IMAGE_SIZE}, what the networks take)")
 
 
 def _reason(why):

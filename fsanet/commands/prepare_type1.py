@@ -29,7 +29,8 @@ def add_arguments(parser):
     parser.add_argument("--output-dir", type=Path, help="folder for <split>.npz (with --300w-lp)")
     parser.add_argument("--workers", type=positive_int, default=None, help="processes (default: all cores)")
     parser.add_argument("--strict", action="store_true", help="fail on the first bad sample")
-    parser.add_argument("--image-size", type=positive_int, default=IMAGE_SIZE)
+    parser.add_argument("--image-size", type=positive_int, default=IMAGE_SIZE,
+                        help=f"crop size in pixels (default {IMAGE_SIZE}, what the networks take)")
 
 
 def run(args) -> int:

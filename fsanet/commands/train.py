@@ -25,14 +25,17 @@ def _strategy(name):
 def add_arguments(parser):
     parser.add_argument("config", type=Path, help="a file in configs/")
     parser.add_argument("--data-dir", type=Path, default=Path("data"), help="folder of the npz files")
-    parser.add_argument("--output-dir", type=Path, default=Path("runs"))
-    parser.add_argument("--resume", action="store_true", help="continue the interrupted run(s)")
+    parser.add_argument("--output-dir", type=Path, default=Path("runs"),
+                        help="each variant trains into <output-dir>/<alias>/ (default runs)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the interrupted run(s) after their last finished epoch (printed)")
     parser.add_argument("--init", help="fine-tune from: 'authors' (released weights), an .h5 or a .keras")
-    parser.add_argument("--epochs", type=positive_int)
-    parser.add_argument("--batch-size", type=positive_int)
-    parser.add_argument("--learning-rate", type=positive_float)
-    parser.add_argument("--seed", type=seed)
-    parser.add_argument("--no-augmentation", dest="augmentation", action="store_false", default=None)
+    parser.add_argument("--epochs", type=positive_int, help="epochs in all, counted from 1 (a resumed run may extend it)")
+    parser.add_argument("--batch-size", type=positive_int, help="the config's value otherwise")
+    parser.add_argument("--learning-rate", type=positive_float, help="the initial learning rate")
+    parser.add_argument("--seed", type=seed, help="data order, augmentation, split and initial weights")
+    parser.add_argument("--no-augmentation", dest="augmentation", action="store_false", default=None,
+                        help="train on the crops as stored (no random crops, shifts or zooms)")
     parser.add_argument("--train", nargs="+", help="training npz files (relative to --data-dir)")
     parser.add_argument("--validation", nargs="+", help="validation npz files")
     parser.add_argument("--validation-split-by", metavar="{frame,identity}",
@@ -45,19 +48,22 @@ def add_arguments(parser):
 def run(args) -> int:
     from fsanet.core.outputs import check_output
     from fsanet.experiments.config import load_config
-    from fsanet.experiments.training import train
+    from fsanet.experiments.runs import check_run
     check_output(args.output_dir, "--output-dir", folder=True)
     overrides = {"init": args.init, "training.epochs": args.epochs, "training.batch_size": args.batch_size,
                  "training.learning_rate": args.learning_rate, "training.seed": args.seed,
                  "training.augmentation": args.augmentation, "data.train": args.train,
                  "data.validation": args.validation, "data.validation_split_by": args.validation_split_by}
     config = load_config(args.config, overrides)
+    for member in config.members:  # every run's folder and data files, before TensorFlow loads
+        check_run(config.for_member(member), args.output_dir / member, args.data_dir, args.resume)
+    from fsanet.experiments.training import train
     for member in config.members:
         run_dir = args.output_dir / member
         print(f"training {member} into {run_dir}")
         state = train(config.for_member(member), run_dir, args.data_dir, args.resume,
                       _strategy(args.strategy), verbose=0 if args.quiet else (1 if sys.stdout.isatty() else 2))
         print(f"{member}: {state['epochs_done']} epochs, best validation MAE "
-              f"{state['best_val_mae']:.3f} at epoch {state['best_epoch'] + 1}; "
+              f"{state['best_val_mae']:.3f} at epoch {state['best_epoch']}; "
               f"final model {run_dir / 'final.keras'}")
     return 0

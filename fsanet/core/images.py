@@ -38,17 +38,24 @@ def decode_image(path, flags=cv2.IMREAD_UNCHANGED) -> np.ndarray:
         raise ImageError(f"{path}: file not found") from None
     except OSError as e:
         raise ImageError(f"{path}: cannot be read ({e.strerror or e})") from None
+    return decode_bytes(data, path, flags)
+
+
+def decode_bytes(data, name="image", flags=cv2.IMREAD_UNCHANGED) -> np.ndarray:
+    """The pixels of an image file's bytes (``bytes`` or a uint8 array), as ``decode_image``;
+    ``name`` starts each error message."""
+    data = np.frombuffer(data, np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else data
     if not data.size:
-        raise ImageError(f"{path}: empty file (0 bytes)")
+        raise ImageError(f"{name}: empty file (0 bytes)")
     damage = _png_damage(data.tobytes()) if data[:8].tobytes() == _PNG_SIGNATURE else None
     if damage:
-        raise ImageError(f"{path}: not a readable image (PNG {damage})")
+        raise ImageError(f"{name}: not a readable image (PNG {damage})")
     try:
         image = cv2.imdecode(data, flags)
     except cv2.error:  # e.g. a header announcing more pixels than OpenCV accepts
         image = None
     if image is None or image.size == 0:
-        raise ImageError(f"{path}: not a readable image (corrupt, cut short, or not an image format)")
+        raise ImageError(f"{name}: not a readable image (corrupt, cut short, or not an image format)")
     return image
 
 
@@ -108,10 +115,20 @@ def read_image(path) -> np.ndarray:
     upright by its EXIF orientation (``exif_orientation``)."""
     image = decode_image(path)
     with open(path, "rb") as f:
-        orientation = exif_orientation(f.read(1 << 16))  # APP1 is at most 64 KB, at the start
+        head = f.read(1 << 16)  # APP1 is at most 64 KB, at the start
+    return _upright_bgr(image, head, os.fspath(path))
+
+
+def image_from_bytes(data: bytes, name="image") -> np.ndarray:
+    """``read_image`` for a file's bytes held in memory (an upload)."""
+    return _upright_bgr(decode_bytes(data, name), data[:1 << 16], name)
+
+
+def _upright_bgr(image, head, name):
+    orientation = exif_orientation(head)
     if orientation != 1:
         image = np.ascontiguousarray(_ORIENTATIONS[orientation](image))
-    bgr = as_bgr(image, (0.0, 1.0) if image.dtype.kind == "f" else None, os.fspath(path))
+    bgr = as_bgr(image, (0.0, 1.0) if image.dtype.kind == "f" else None, name)
     return bgr if bgr.dtype == np.uint8 else np.rint(bgr).astype(np.uint8)
 
 

@@ -1,10 +1,11 @@
-"""A quiet start for the command line: TensorFlow, absl, CUDA and OpenCV logs stay out of the way.
+"""A quiet start: TensorFlow, absl, CUDA and OpenCV logs stay out of the way.
 
 TensorFlow writes several lines to stderr while it loads (oneDNN, "Could not find cuda drivers",
 and on a CPU machine ``failed call to cuInit: ... CUDA error``), before its own log level applies,
-so no environment variable silences them. The command line imports TensorFlow once with the
-process's stderr (file descriptor 2) pointed at a temporary file, and keeps what was written there
-in case the import fails. Only commands call this; ``import fsanet`` changes nothing.
+so no environment variable silences them. Its first import (whoever makes it: ``fsanet.core.imports``
+watches for it) runs with the process's stderr (file descriptor 2) pointed at a temporary file,
+and what was written there is shown if the import fails. The commands ask for this and for quiet
+logs (``quiet_tensorflow``); ``import fsanet`` asks for the quiet start only (``quiet_start``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import sys
 import tempfile
 import warnings
 
-_LOADED = False
+from fsanet.core.imports import around_import, when_imported
+from fsanet.errors import ArgumentTypeError
 
 
 @contextlib.contextmanager
@@ -40,28 +42,39 @@ def native_stderr_captured():
 
 
 def quiet_tensorflow(verbose: bool = False):
-    """Import TensorFlow (and Keras) with their start-up and runtime logs silenced, unless
-    ``verbose``. Safe to call more than once; a user's own TF_CPP_MIN_LOG_LEVEL wins."""
-    global _LOADED
-    if _LOADED or "tensorflow" in sys.modules:
-        _LOADED = True
-        return
+    """TensorFlow (and Keras) with their start-up and runtime logs silenced, unless ``verbose``:
+    applied when TensorFlow is first imported, by whatever imports it, so nothing loads here and a
+    command's checks answer before TensorFlow has cost its seconds (at once if it is loaded already).
+    Safe to call more than once; a user's own TF_CPP_MIN_LOG_LEVEL wins."""
+    if not isinstance(verbose, bool):
+        raise ArgumentTypeError(f"verbose must be True or False, got {type(verbose).__name__}")
     if verbose:
-        import tensorflow  # noqa: F401
-        _LOADED = True
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    around_import("tensorflow", _start_captured)
+    when_imported("tensorflow", _quiet_loggers)
+
+
+def quiet_start():
+    """Only TensorFlow's start-up lines kept off stderr (replayed if its import fails): what
+    ``import fsanet`` arranges; its log level and warnings are the user's."""
+    around_import("tensorflow", _start_captured)
+
+
+@contextlib.contextmanager
+def _start_captured():
     with native_stderr_captured():
-        import tensorflow as tf
-        tf.config.list_physical_devices()  # CUDA probing happens here, still inside the capture
-        import keras  # noqa: F401
-    tf.get_logger().setLevel(logging.ERROR)
+        yield
+        sys.modules["tensorflow"].config.list_physical_devices()  # CUDA is probed here: still captured
+
+
+def _quiet_loggers():
+    sys.modules["tensorflow"].get_logger().setLevel(logging.ERROR)
     with contextlib.suppress(ImportError):
         import absl.logging
         absl.logging.set_verbosity(absl.logging.ERROR)
     warnings.filterwarnings("ignore", module="keras")
     warnings.filterwarnings("ignore", module="tensorflow")
-    _LOADED = True
 
 
 def quiet_opencv(verbose: bool = False):

@@ -14,10 +14,10 @@ import os
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from fsanet.core import quiet as runtime
 from fsanet.core.outputs import check_output, write_json
+from fsanet.core.progress import progress_bar
 from fsanet.core.workers import worker_pool
 from fsanet.data.biwi import (FACE_RULES, MARGIN, TRAIN_VIDEOS, BoxRules, authors_face_box, list_videos,
                               pair_frames, read_frame, read_pose_file, read_split, split_videos)
@@ -129,7 +129,7 @@ def apply_box_rules(video, frames, rules, image_size=IMAGE_SIZE):
 
 def prepare(input_dir, output_dir, protocol, seed=0, train_videos=TRAIN_VIDEOS, split_file=None,
             workers=None, strict=False, image_size=IMAGE_SIZE, detector_factory=MTCNNCascadeDetector,
-            box_rules="authors", progress=True):
+            box_rules="authors", progress=None):
     """Write protocol 1's ``BIWI_noTrack.npz`` or protocol 2's train / test npz and split file.
 
     ``detector_factory()`` builds one detector per worker (it must pickle). Returns a summary:
@@ -156,8 +156,8 @@ def prepare(input_dir, output_dir, protocol, seed=0, train_videos=TRAIN_VIDEOS, 
             pool = stack.enter_context(worker_pool(workers, _init_spawned_worker, (detector_factory,),
                                                    multiprocessing.get_context("spawn")))
             results = pool.map(_detect, tasks)
-        for video, (frames, failed) in tqdm(zip(videos, results), total=len(tasks), disable=not progress,
-                                            desc=f"BIWI protocol {protocol}", unit="video"):
+        for video, (frames, failed) in progress_bar(zip(videos, results), progress, total=len(tasks),
+                                                    desc=f"BIWI protocol {protocol}", unit="video"):
             if strict and failed:
                 raise DatasetError(f"{video}/{failed[0][0]}: {failed[0][1]}")
             crops, poses, report = apply_box_rules(video.name, frames, rules, image_size)

@@ -12,9 +12,9 @@ import dataclasses
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 from fsanet.core.pose import rotation_from_pose
+from fsanet.core.progress import progress_bar
 from fsanet.model.variants import IMAGE_SIZE
 
 DEFAULT_RANGES = ((-80.0, 80.0), (-45.0, 45.0), (-40.0, 40.0))
@@ -125,7 +125,7 @@ def synthetic_dataset(count, seed=0, size=IMAGE_SIZE, ranges=DEFAULT_RANGES, pro
     rng = np.random.default_rng(seed)
     images = np.empty((count, size, size, 3), np.uint8)
     poses = np.empty((count, 3), np.float32)
-    for i in tqdm(range(count), desc="synthetic heads", unit="img", disable=not progress):
+    for i in progress_bar(range(count), progress, desc="synthetic heads", unit="img"):
         pose = [rng.uniform(lo, hi) for lo, hi in ranges]
         corners = rng.uniform(0, 255, (2, 2, 3))
         image = render_head(*pose, identity=HeadIdentity.random(rng), size=size,

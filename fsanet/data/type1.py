@@ -15,11 +15,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import scipy.io
-from tqdm import tqdm
 
 from fsanet.core.images import decode_image
 from fsanet.core.outputs import check_output
 from fsanet.core.pose import pose_from_pose_para
+from fsanet.core.progress import progress_bar
 from fsanet.core.workers import worker_pool
 from fsanet.data.npz import load_pose_npz, within_range, write_pose_npz
 from fsanet.errors import DatasetError, ImageError, SampleError, one_line
@@ -93,7 +93,7 @@ def _prepare(task):
         return stem, None, None, one_line(e)
 
 
-def prepare(input_dir, output, workers=None, strict=False, image_size=IMAGE_SIZE, progress=True):
+def prepare(input_dir, output, workers=None, strict=False, image_size=IMAGE_SIZE, progress=None):
     """Run the preparation; returns a summary dict. Raises DatasetError on fatal problems."""
     check_output(output)
     pairs, unpaired = pair_type1_files(input_dir)
@@ -105,8 +105,8 @@ def prepare(input_dir, output, workers=None, strict=False, image_size=IMAGE_SIZE
     workers = workers or os.cpu_count() or 1
     with worker_pool(workers) as pool:
         results = pool.map(_prepare, tasks, chunksize=64)
-        for stem, crop, pose, error in tqdm(results, total=len(tasks), disable=not progress,
-                                            desc=Path(input_dir).name, unit="img"):
+        for stem, crop, pose, error in progress_bar(results, progress, total=len(tasks),
+                                                    desc=Path(input_dir).name, unit="img"):
             if error:
                 if strict:
                     raise DatasetError(f"{input_dir}: {stem}: {error}")
@@ -124,7 +124,7 @@ def prepare(input_dir, output, workers=None, strict=False, image_size=IMAGE_SIZE
 
 
 def prepare_300w_lp(root, output_dir, workers=None, strict=False, image_size=IMAGE_SIZE,
-                    progress=True):
+                    progress=None):
     """Prepare the 8 splits of 300W-LP into ``<output_dir>/<split>.npz``; existing files are kept."""
     root, output_dir = Path(root), Path(output_dir)
     check_output(output_dir, folder=True)

@@ -16,16 +16,18 @@ scores are over the faces found.
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 from fsanet.core.images import decode_image
+from fsanet.core.progress import progress_bar
 from fsanet.data.biwi import list_videos, pair_frames, read_pose_file
-from fsanet.data.npz import within_range
-from fsanet.data.type1 import pair_type1_files, read_type1_labels
+from fsanet.data.biwi_prepare import prepare as prepare_biwi
+from fsanet.data.npz import load_pose_npz, within_range
+from fsanet.data.type1 import pair_type1_files, prepare_type1_sample, read_type1_labels
 from fsanet.errors import DatasetError, ImageError, SampleError
 from fsanet.experiments.evaluation import score, yaw_bin_masks
 from fsanet.faces.crop import landmark_box
@@ -108,6 +110,30 @@ def load_raw_test_set(folder, name=None, angle_filter=True) -> RawTestSet:
     return test_set
 
 
+def raw_crops(test_set: RawTestSet, angle_filter=True, workers=None, progress=None):
+    """(crops uint8 (N, 64, 64, 3), poses (N, 3)) of a raw set for the pose networks, cropped as the
+    npz files are: an AFLW2000-style folder by the type1 crop around its landmarks (``fsanet.data.type1``,
+    in memory: the crops ``prepare-type1`` would write), a BIWI hpdb folder as ``prepare-biwi --protocol
+    1`` does (MTCNN's cascade and the authors' box rules, in a temporary folder; frames without a face
+    are left out, so fewer than the set's images may be scored; ``angle_filter``: the ±99° rule, as
+    the set was loaded with)."""
+    if test_set.samples and test_set.samples[0].landmarks is not None:
+        crops, poses = [], []
+        for sample in progress_bar(test_set.samples, progress, desc=f"cropping {test_set.name}", unit="img"):
+            try:
+                crop, pose = prepare_type1_sample(sample.image, sample.image.with_suffix(".mat"))
+            except SampleError:
+                continue  # counted: the scores say how many were scored
+            crops.append(crop)
+            poses.append(pose)
+        return np.stack(crops), np.array(poses, np.float32)
+    with tempfile.TemporaryDirectory(prefix="fsanet-biwi-") as folder:
+        summary = prepare_biwi(test_set.folder, folder, 1, workers=workers, progress=progress)
+        images, poses = load_pose_npz(summary["outputs"]["all"]["path"])[:2]
+    keep = within_range(poses) if angle_filter else np.ones(len(poses), bool)
+    return images[keep], poses[keep]
+
+
 def _reference_box(sample, width, height):
     """The labelled face as (x, y, w, h): the landmarks' bounding box, or None."""
     if sample.landmarks is None:
@@ -124,8 +150,7 @@ def evaluate_baseline(method, test_set: RawTestSet, progress=None) -> dict:
     where no face was found), ``missed`` names, ``faces_not_found``, ``scored`` and ``unreadable``
     images. ``progress``: show a bar (None: only on a terminal)."""
     predictions, missed, unreadable = [], [], []
-    for sample in tqdm(test_set.samples, desc=f"{method.name} {test_set.name}", unit="img",
-                       disable=None if progress is None else not progress):
+    for sample in progress_bar(test_set.samples, progress, desc=f"{method.name} {test_set.name}", unit="img"):
         try:
             image = decode_image(sample.image, cv2.IMREAD_COLOR)  # strictly: a cut file is unreadable
         except ImageError:

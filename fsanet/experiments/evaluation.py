@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fsanet.core.progress import progress_bar
 from fsanet.data.npz import load_pose_sets
 from fsanet.errors import NonFiniteModelError
 from fsanet.experiments.metrics import pose_errors
@@ -50,10 +51,11 @@ def score(predictions, poses) -> dict:
     return dict(pose_errors(predictions, poses), yaw_bins=bins)
 
 
-def evaluate(models: dict, test_sets: dict, batch_size=256, backend=None) -> dict:
+def evaluate(models: dict, test_sets: dict, batch_size=256, backend=None, progress=False) -> dict:
     """{model label: {"size_mb", "backend", test set name: score + "predictions"}} for every pair, each Keras
     model run by ``PosePredictor`` on ``backend`` (default: the fastest that matches Keras), each
-    exported file (``fsanet.deploy.backends.ExportedModel``) under its own runtime."""
+    exported file (``fsanet.deploy.backends.ExportedModel``) under its own runtime. ``progress``: a bar
+    over the batches (``fsanet.core.progress``; None: when stderr is a terminal)."""
     from fsanet.deploy.predictor import PosePredictor
     from fsanet.deploy.runners import ExportedModel
     results = {}
@@ -65,8 +67,10 @@ def evaluate(models: dict, test_sets: dict, batch_size=256, backend=None) -> dic
         predictor = PosePredictor(model, backend=None if isinstance(model, ExportedModel) else backend)
         results[label] = {"size_mb": size_mb(model), "backend": predictor.backend}
         for name, (images, poses) in test_sets.items():
+            batches = progress_bar(range(0, len(images), batch_size), progress, desc=f"{label} on {name}",
+                                   unit="batch", leave=False)
             predictions = np.concatenate([predictor.predict_prepared(images[i:i + batch_size].astype(np.float32))
-                                          for i in range(0, len(images), batch_size)])
+                                          for i in batches])
             if not np.isfinite(predictions).all():
                 raise NonFiniteModelError(f"{label}: gives NaN or infinite angles on {name}; its weights are "
                                      "damaged or diverged, refusing to score it")
@@ -85,10 +89,11 @@ def format_table(results: dict, test_sets, published=None, metrics=(), not_run=N
     ``not_run`` ({label: why}) lists methods to show with the paper's figures only.
     """
     published, not_run = published or {}, not_run or {}
+    width = max([28, *(len(label) + 2 for label in [*results, *not_run])])  # a long path keeps its row
     lines = []
     for name in test_sets:
         paper = published.get(name, {})
-        header = (f"{'method':<28}{'size (MB)':>10}{'yaw':>8}{'pitch':>8}{'roll':>8}{'MAE':>8}"
+        header = (f"{'method':<{width}}{'size (MB)':>10}{'yaw':>8}{'pitch':>8}{'roll':>8}{'MAE':>8}"
                   + "".join(f"{TABLE_METRICS[m]:>10}" for m in metrics))
         if paper:
             header += f"   |{'paper:':>8}{'yaw':>7}{'pitch':>8}{'roll':>8}{'MAE':>8}"
@@ -98,7 +103,7 @@ def format_table(results: dict, test_sets, published=None, metrics=(), not_run=N
             if name not in result:
                 continue
             r = result[name]
-            row = (f"{label:<28}{result['size_mb']:>10.2f}"
+            row = (f"{label:<{width}}{result['size_mb']:>10.2f}"
                    + _cells([r["yaw"], r["pitch"], r["roll"], r["mae"]])
                    + _cells([r[m] for m in metrics], 10))
             lines.append(row + _paper_cells(paper.get(label)) if paper else row)
@@ -107,7 +112,7 @@ def format_table(results: dict, test_sets, published=None, metrics=(), not_run=N
                              f"{r['faces_not_found'] + r['scored']} images (scored on the {r['scored']} found)")
         for label, why in not_run.items():
             if label in paper:
-                lines.append(f"{label:<28}{'not run':>10}{'':>{32 + 10 * len(metrics)}}"
+                lines.append(f"{label:<{width}}{'not run':>10}{'':>{32 + 10 * len(metrics)}}"
                              + _paper_cells(paper[label]))
                 notes.append(f"{label}: not run ({why})")
         lines += [f"  {note}" for note in notes]

@@ -30,12 +30,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from fsanet.core.outputs import atomic_path, atomic_write, check_output, write_json
+from fsanet.core.outputs import atomic_path, atomic_write, write_json
 from fsanet.data.augment import steps_per_epoch, training_dataset
 from fsanet.data.npz import load_pose_sets, load_sample_names
 from fsanet.data.splits import frame_split, identity_split
 from fsanet.errors import DatasetError, ModelSpecError, OutputError, TrainingError
 from fsanet.experiments.config import ExperimentConfig
+from fsanet.experiments.runs import check_run
 from fsanet.hub.model_spec import load_keras_model, resolve_model
 from fsanet.model.health import non_finite_weights
 from fsanet.model.models import build_variant
@@ -136,14 +137,13 @@ class RunCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         lr = keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
-        logs = dict(logs or {}, epoch=epoch, learning_rate=float(lr))
-        row = {k: float(v) for k, v in logs.items()}
-        row["epoch"] = epoch
+        row = {k: float(v) for k, v in dict(logs or {}, learning_rate=float(lr)).items()}
+        row["epoch"] = epoch + 1  # epochs are counted from 1 everywhere: printed, history.csv, state.json
         self.state["history"].append(row)
         save_model(self.model, self.run_dir / "last.keras", keep_previous=self.run_dir / "previous.keras")
         val = row.get("val_mae")
         if val is not None and (self.state["best_val_mae"] is None or val < self.state["best_val_mae"]):
-            self.state.update(best_val_mae=val, best_epoch=epoch)
+            self.state.update(best_val_mae=val, best_epoch=epoch + 1)
             save_model(self.model, self.run_dir / "best.keras")
         write_history(self.run_dir / "history.csv", self.state["history"])
         self.state["epochs_done"] = epoch + 1
@@ -181,19 +181,8 @@ def train(config: ExperimentConfig, run_dir, data_dir="data", resume=False, stra
     """Train one variant into ``run_dir``; returns the final state dict. Everything that can be
     checked (run folder, resume files, data files, initial model) is checked before training data
     is loaded."""
-    if config.model not in config.members or len(config.members) != 1:
-        raise TrainingError(f"{config.model} is a fusion: train its members {config.members} one by one")
-    run_dir = check_output(run_dir, folder=True)
+    run_dir = check_run(config, run_dir, data_dir, resume)
     state_path = run_dir / "state.json"
-    if state_path.exists() and not resume:
-        raise TrainingError(f"{run_dir}: holds a run already; pass --resume to continue it "
-                            "or choose another output folder")
-    if resume and not state_path.exists():
-        raise TrainingError(f"{run_dir}: nothing to resume (no state.json)")
-    files = [Path(data_dir) / f for f in config.data.train + config.data.validation]
-    missing = [str(f) for f in files if not f.is_file()]
-    if missing:
-        raise DatasetError(f"{missing[0]}: dataset file not found")
     tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.training.seed)
     strategy = strategy or tf.distribute.get_strategy()
@@ -202,6 +191,7 @@ def train(config: ExperimentConfig, run_dir, data_dir="data", resume=False, stra
         state = read_run_state(run_dir, config)
         with strategy.scope():
             model, first_epoch = resume_checkpoint(run_dir, state, t.batch_size)
+        print(f"resuming {run_dir} at epoch {first_epoch + 1} of {t.epochs} ({first_epoch} done)")
     else:
         with strategy.scope():
             model = compile_model(initial_model(config), config)

@@ -7,12 +7,11 @@ checkpoint), ``fusion:a,b,c`` (the plain average of several specs), one of our `
 Where only inference is needed (``exported=True``: the demo, evaluation) it may also be an exported
 ``.onnx``, ``.tflite`` or SavedModel folder (``fsanet.deploy.export``), returned as an
 ``fsanet.deploy.runners.ExportedModel`` that ``PosePredictor`` runs under the file's own runtime.
+The grammar itself (``fsanet.hub.specs``) imports no TensorFlow, so commands check a spec first.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 import os
 import zipfile
 from pathlib import Path
@@ -20,52 +19,13 @@ from pathlib import Path
 from fsanet.core.protocols import DEFAULT_PROTOCOL, get_protocol
 from fsanet.data.calibration import representative_crops
 from fsanet.deploy.export import export
-from fsanet.deploy.runners import LIBRARY_TEXT, ExportedModel, file_backend
-from fsanet.errors import ArgumentTypeError, ModelSpecError, one_line
+from fsanet.deploy.runners import LIBRARY_TEXT, ExportedModel
+from fsanet.errors import ModelSpecError, one_line
 from fsanet.hub.pretrained import find_checkpoint, load_pretrained, sha256_of
+from fsanet.hub.specs import ModelSpec, parse_spec, unknown_spec
 from fsanet.hub.weights import identify_variant, load_authors_weights, read_weight_file
 from fsanet.model.models import FSANet, SSRNetMD, build_fusion, build_variant
-from fsanet.model.variants import ALIASES, FUSIONS, IMAGE_SIZE, VARIANTS, get_variant
-
-FUSION_PREFIX = "fusion:"
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelSpec:
-    """A parsed spec. ``kind``: ``released`` (a variant or fusion name), ``fusion`` (``members``
-    are specs), ``keras``, ``h5`` or ``exported`` (a file or folder), ``unknown``."""
-
-    text: str
-    kind: str
-    members: tuple = ()
-
-
-def parse_spec(spec) -> ModelSpec:
-    """The spec grammar, in one place."""
-    if not isinstance(spec, (str, os.PathLike)):
-        raise ArgumentTypeError(f"a model spec is a string or path (a released name, fusion:a,b, a file), got "
-                                f"{type(spec).__name__}")
-    text = os.fspath(spec)
-    kind, colon, _ = text.partition(":")
-    if (colon and len(kind) > 1 and kind.isidentifier() and text.startswith(kind + ":") and kind + ":" != FUSION_PREFIX
-            and not os.path.exists(text)):  # a mistyped kind, not a Windows drive or a file with a colon
-        close = difflib.get_close_matches(kind + ":", [FUSION_PREFIX], cutoff=0.6)
-        raise ModelSpecError(f"{text}: {kind} is not a model kind; "
-                             + (f"did you mean {close[0]}?" if close else f"the only kind is {FUSION_PREFIX}a,b,c"))
-    if text.startswith(FUSION_PREFIX):
-        members = tuple(parse_spec(p) for p in text[len(FUSION_PREFIX):].split(",") if p)
-        if len(members) < 2:
-            raise ModelSpecError(f"{text}: a fusion needs at least two comma-separated models")
-        return ModelSpec(text, "fusion", members)
-    if text.endswith(".keras"):
-        return ModelSpec(text, "keras")
-    if text.endswith(".h5"):
-        return ModelSpec(text, "h5")
-    if text in ALIASES or text in VARIANTS or text in FUSIONS:
-        return ModelSpec(text, "released")
-    if file_backend(text):
-        return ModelSpec(text, "exported")
-    return ModelSpec(text, "unknown")
+from fsanet.model.variants import FUSIONS, IMAGE_SIZE, get_variant
 
 
 def load_keras_model(path):
@@ -108,14 +68,7 @@ def resolve_model(spec, protocol=DEFAULT_PROTOCOL, exported: bool = False):
             raise ModelSpecError(f"{parsed.text}: an exported model runs inference only; this needs a "
                                  "Keras model (a released name, .keras or .h5)")
         return ExportedModel(parsed.text)
-    raise not_a_model(parsed.text, exported)
-
-
-def not_a_model(text, exported=False) -> ModelSpecError:
-    """The refusal of a spec that names nothing loadable."""
-    return ModelSpecError(f"{text}: not a model: give a released name ({', '.join(sorted(ALIASES))}, "
-                          f"{', '.join(sorted(FUSIONS))}), a .keras or .h5 file"
-                          + (", or an exported .onnx / .tflite / SavedModel folder" if exported else ""))
+    raise unknown_spec(parsed.text, exported)
 
 
 def source_metadata(spec, protocol=DEFAULT_PROTOCOL) -> dict:
@@ -134,7 +87,7 @@ def source_metadata(spec, protocol=DEFAULT_PROTOCOL) -> dict:
         return {"variant": parsed.text, "protocol": protocol,
                 "weights_sha256": ",".join(m["weights_sha256"] for m in members)}
     if parsed.kind == "unknown":
-        raise not_a_model(parsed.text)
+        raise unknown_spec(parsed.text)
     if not os.path.isfile(parsed.text):
         raise ModelSpecError(f"{parsed.text}: model file not found")
     return {"variant": Path(parsed.text).stem, "protocol": "", "weights_sha256": sha256_of(parsed.text)}

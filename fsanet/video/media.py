@@ -16,6 +16,7 @@ import queue
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import cv2
@@ -25,7 +26,10 @@ from fsanet.core.outputs import PendingOutput, atomic_write
 from fsanet.errors import ImageError, InputError, OutputError
 
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".avi"}
-"""Extensions a video output may have (the mp4v codec in these containers)."""
+"""Extensions a video output may have (H.264 in these containers; mp4v where no H.264 encoder is)."""
+H264_PRESET = "veryfast"
+"""libx264's speed preset for the demo's videos: keeps encoding off the critical path on two cores
+(``medium`` halves its speed for ~10% smaller files)."""
 
 
 # ---------------------------------------------------------------- inputs and outputs
@@ -51,12 +55,13 @@ def write_image(path, image):
 
 class Source:
     """Frames of one input: ``kind`` is image, folder, video or camera; iterate for (name, frame).
-    A folder's unreadable images are reported and listed in ``failed``. ``start`` / ``stop``: a
-    video's frames [start, stop) only (a segment), found by decoding and skipping the frames before
+    A folder's unreadable images are reported and listed in ``failed``. ``length``: how many frames
+    (a video's as its container states it), None for a camera. ``start`` / ``stop``: a video's
+    frames [start, stop) only (a segment), found by decoding and skipping the frames before
     ``start`` (exact where a container's seek would land on a key frame; times stay the video's)."""
 
     def __init__(self, spec, start=0, stop=None):
-        self.spec, self.fps, self._capture, self.failed = spec, None, None, []
+        self.spec, self.fps, self._capture, self.failed, self.length = spec, None, None, [], 1
         self.start, self.stop = start, stop
         self._times = collections.deque()
         if spec is None:
@@ -68,7 +73,7 @@ class Source:
         self.name = Path(spec).stem
         if spec.isdigit():
             self.kind, self.name = "camera", f"camera{spec}"
-            self._capture = cv2.VideoCapture(int(spec))
+            self._capture, self.length = cv2.VideoCapture(int(spec)), None
             if not self._capture.isOpened():
                 raise InputError(f"no camera at index {spec}")
         elif Path(spec).is_dir():
@@ -76,6 +81,7 @@ class Source:
             self.files = sorted(p for p in Path(spec).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
             if not self.files:
                 raise InputError(f"{spec}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in this folder")
+            self.length = len(self.files)
         elif not Path(spec).is_file():
             raise InputError(f"{spec}: file not found")
         elif Path(spec).suffix.lower() in IMAGE_SUFFIXES:
@@ -89,6 +95,7 @@ class Source:
             if not self._capture.isOpened():
                 raise InputError(f"{spec}: not a readable video or image")
             self.fps = self._capture.get(cv2.CAP_PROP_FPS) or 25.0
+            self.length = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
 
     def __iter__(self):
         if self.spec is None:
@@ -118,10 +125,6 @@ class Source:
         """The presentation time (s) of the next frame the iteration gave, in order (frames are
         decoded ahead, so each one's time waits here until it is taken)."""
         return self._times.popleft()
-
-    def frame_count(self) -> int:
-        """A video's frames as its container states them (an estimate for some containers)."""
-        return int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT)) if self.kind == "video" else 1
 
     def close(self):
         """Release a video or camera without reading it."""
@@ -190,8 +193,85 @@ def prefetched(items, depth=4):
         thread.join()
 
 
+class H264Writer:
+    """Frames (BGR uint8) into an H.264 video (yuv420p, libx264, what browsers play) by PyAV, whose
+    wheel ships FFmpeg. yuv420p needs even sizes: an odd width or height gets one replicated column
+    or row. Raises ``ImportError`` / ``av.FFmpegError`` where PyAV or its encoder is missing."""
+
+    def __init__(self, path, fps, size):
+        import fractions
+
+        import av
+        self._av = av
+        width, height = size
+        self._pad = (width % 2, height % 2)
+        muxer = _container_format(path)
+        self._file = open(path, "w+b", buffering=0)  # ours to close: FFmpeg leaves its own open when the disk fills
+        try:
+            self._container = av.open(self._file, "w", format=muxer,  # faststart: the index first, for streaming
+                                      options={"movflags": "faststart"} if muxer in ("mp4", "mov") else {})
+        except BaseException:
+            self._file.close()
+            raise
+        try:
+            self._stream = self._container.add_stream("libx264", rate=fractions.Fraction(fps).limit_denominator(1001))
+            self._stream.width, self._stream.height = width + self._pad[0], height + self._pad[1]
+            self._stream.pix_fmt = "yuv420p"
+            self._stream.options = {"preset": H264_PRESET}
+        except BaseException:
+            self._close()
+            raise
+
+    def write(self, frame):
+        if any(self._pad):
+            frame = cv2.copyMakeBorder(frame, 0, self._pad[1], 0, self._pad[0], cv2.BORDER_REPLICATE)
+        try:
+            for packet in self._stream.encode(self._av.VideoFrame.from_ndarray(frame, format="bgr24")):
+                self._container.mux(packet)
+        except BaseException:
+            self._failed = True
+            raise
+
+    _failed = False
+
+    def release(self):
+        """Flush the encoder and close the file; after a failed write (a full disk) only close it:
+        flushing libx264 into a muxer that failed crashes FFmpeg (a segmentation fault)."""
+        try:
+            if not self._failed:
+                for packet in self._stream.encode():  # the encoder's delayed frames
+                    self._container.mux(packet)
+        finally:
+            self._close()
+
+    def _close(self):
+        try:
+            self._container.close()
+        finally:
+            self._file.close()
+
+
+def _container_format(path):
+    """FFmpeg's muxer for a video suffix (the file is written under a temporary name: named here)."""
+    return {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi"}[Path(path).suffix.lower()]
+
+
+def open_video_writer(path, fps, size):
+    """An H.264 writer (``H264Writer``), or OpenCV's mp4v where PyAV or libx264 is missing (with a
+    warning: browsers do not play mp4v)."""
+    try:
+        return H264Writer(path, fps, size)
+    except ImportError as e:
+        why = f"PyAV is not installed ({e})"
+    except Exception as e:  # noqa: BLE001  (av.FFmpegError and its kin: no libx264 in this FFmpeg)
+        why = f"no H.264 encoder ({e})"
+    warnings.warn(f"{path}: written as mp4v, which browsers do not play: {why}", stacklevel=2)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    return writer if writer.isOpened() else None
+
+
 class VideoOutput:
-    """An mp4 (MPEG-4 part 2, ``mp4v``) written under a temporary name: ``close`` renames it into
+    """A video (H.264, ``open_video_writer``) written under a temporary name: ``close`` renames it into
     place once complete, ``discard`` (after an error or Ctrl-C) deletes it, so an earlier file of the
     same name is never replaced by a partial one. Frames are encoded in a background thread, up to
     ``depth`` frames behind; ``write`` hands a frame over (do not change it afterwards)."""
@@ -205,15 +285,15 @@ class VideoOutput:
         if self._writer is None:
             self._pending = PendingOutput(self.path)
             height, width = frame.shape[:2]
-            self._writer = cv2.VideoWriter(str(self._pending.tmp), cv2.VideoWriter_fourcc(*"mp4v"),
-                                           self.fps, (width, height))
-            if not self._writer.isOpened():  # OpenCV says no more: a full disk or no mp4v encoder
-                self._writer.release()
-                self._writer = None  # nothing to stop: no encoder thread was started
+            try:
+                self._writer = open_video_writer(self._pending.tmp, self.fps, (width, height))
+            except OSError:  # a full disk, an unwritable folder
+                self._writer = None
+            if self._writer is None:  # nothing to stop: no encoder thread was started
                 self._pending.discard()
                 full = _free_bytes(self.path.parent) == 0
                 raise OutputError(f"{self.path}: cannot be written "
-                                  f"({'No space left on device' if full else 'OpenCV cannot open an mp4v video writer'})")
+                                  f"({'No space left on device' if full else 'no video writer could open it'})")
             self._thread = threading.Thread(target=self._encode, name="fsanet-encode", daemon=True)
             self._thread.start()
         if self._error is not None:
@@ -227,6 +307,8 @@ class VideoOutput:
                 start = time.perf_counter()
                 try:
                     self._writer.write(frame)
+                except OSError as e:  # a full disk: named by the user's path, not the temporary one
+                    self._error = OutputError(f"{self.path}: cannot be written ({e.strerror or e})")
                 except Exception as e:  # noqa: BLE001  (raised in the caller's thread)
                     self._error = e
                 self.encode_seconds += time.perf_counter() - start
@@ -266,7 +348,12 @@ class VideoOutput:
             return False
         self._frames.put(None)
         self._thread.join()
-        self._writer.release()
+        try:
+            self._writer.release()
+        except OSError as e:
+            self._error = self._error or OutputError(f"{self.path}: cannot be written ({e.strerror or e})")
+        except Exception as e:  # noqa: BLE001  (the encoder's last frames or the container's end)
+            self._error = self._error or e
         self._writer = None
         return True
 

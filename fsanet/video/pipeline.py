@@ -21,7 +21,9 @@ import time
 from collections import defaultdict
 
 import cv2
+from tqdm import tqdm
 
+from fsanet.core.progress import progress_bar
 from fsanet.faces.boxes import clip_box, suppress_duplicates
 from fsanet.faces.crop import crop_and_resize, detection_box
 from fsanet.faces.framing import CROP_RULES, DEFAULT_RULES, RULES, crop_box
@@ -35,13 +37,15 @@ class PoseAnnotator:
     """Detect (every ``every`` frames) and track faces, estimate, smooth and draw their poses.
 
     ``smoother``: a ``fsanet.video.smoothing.PoseSmoother`` or None; it needs frame times. ``style``:
-    ``axes`` or ``cube``. ``crop_rule``: one of ``fsanet.faces.framing.RULES``, or None for the
+    ``axes`` or ``cube``. ``min_confidence`` / ``min_face``: detections below this confidence (on the
+    detector's own scale: a probability for the MTCNNs, an SVM score for dlib) or smaller than this
+    many pixels (the box's shorter side, in the frame's pixels) are dropped before tracking. ``crop_rule``: one of ``fsanet.faces.framing.RULES``, or None for the
     detector's own (``DEFAULT_RULES`` by its ``framing``; a detector without one gets the authors'
     crop). ``timings`` collects seconds per stage.
     """
 
     def __init__(self, detector, predictor, every=1, detection_width=640, smoother=None, style="axes",
-                 tracker=None, crop_rule=None):
+                 tracker=None, crop_rule=None, min_confidence=None, min_face=0):
         self.detector, self.predictor = detector, predictor
         self.framing = getattr(detector, "framing", None)
         self.crop_rule = crop_rule or (DEFAULT_RULES[self.framing] if self.framing in DEFAULT_RULES else "authors")
@@ -50,6 +54,7 @@ class PoseAnnotator:
         if self.crop_rule == "fitted" and self.framing not in CROP_RULES:
             raise ValueError(f"no fitted crop rule for this detector ({type(detector).__name__})")
         self.every, self.detection_width = max(1, every), detection_width
+        self.min_confidence, self.min_face = min_confidence, min_face
         self.smoother, self.draw_pose = smoother, DRAWINGS[style]
         self.tracker = tracker or FaceTracker()
         self.timings = defaultdict(float)
@@ -65,9 +70,11 @@ class PoseAnnotator:
             small = cv2.resize(frame, (self.detection_width, round(height * scale)),
                                interpolation=cv2.INTER_AREA)
         faces = suppress_duplicates(self.detector(small))
-        return [dataclasses.replace(f, box=tuple(v / scale for v in f.box),
-                                    landmarks=f.landmarks and tuple((x / scale, y / scale) for x, y in f.landmarks))
-                for f in faces]
+        faces = [dataclasses.replace(f, box=tuple(v / scale for v in f.box),
+                                     landmarks=f.landmarks and tuple((x / scale, y / scale) for x, y in f.landmarks))
+                 for f in faces]
+        return [f for f in faces if min(f.box[2], f.box[3]) >= self.min_face
+                and (self.min_confidence is None or f.confidence >= self.min_confidence)]
 
     def crop_box(self, frame, box, clipped):
         """The crop (x_min, y_min, x_max, y_max) of a face whose box is ``box`` (as detected or
@@ -136,7 +143,16 @@ def annotated_frames(source, annotator, draw=False, timings=None):
         tick = time.perf_counter()
 
 
-def run_source(source, annotator, output, show=False, report=print, data=None):
+def _around_bar(report):
+    """``report`` writing its lines between a progress bar's redraws."""
+    def between_redraws(line):
+        with tqdm.external_write_mode():
+            report(line)
+    return between_redraws
+
+
+def run_source(source, annotator, output, show=False, report=print, data=None, fps_overlay=True, progress=None,
+               photo=None):
     """Annotate every frame of a source; returns {"frames", "faces" per frame, "seconds", "timings"}.
 
     ``output``: the annotated file (an image, video or camera input) or folder (a folder's images),
@@ -144,22 +160,33 @@ def run_source(source, annotator, output, show=False, report=print, data=None):
     complete file of that name stays; a camera has no end, so what it recorded until Ctrl-C or q is
     the whole recording and is kept.
     ``data``: a ``fsanet.video.records.RecordWriter`` that gets each frame's records as it finishes.
+    ``fps_overlay``: write the processing rate into a video's frames. ``progress``: a bar over the
+    frames of a video of known length or the images of a folder (None: when stderr is a terminal).
+    ``photo``: called with (name, records) for each photo instead of reporting its faces as text.
     """
     faces_per_frame, video, complete = [], None, False
     timings = defaultdict(float)
     still = source.kind in ("image", "folder")
     start = time.perf_counter()
+    known_length = source.length is not None and source.kind != "image"
+    frames = progress_bar(annotated_frames(source, annotator, output is not None or show, timings),
+                          progress if known_length else False, total=source.length, desc=source.name,
+                          unit="image" if still else "frame", leave=False)
+    if not frames.disable:
+        report = _around_bar(report)
     try:
-        for name, frame, records in annotated_frames(source, annotator, output is not None or show, timings):
+        for name, frame, records in frames:
             faces_per_frame.append(len(records))
             tick = time.perf_counter()
             if data is not None:
                 data.write_frame(records)
             timings["data"] += time.perf_counter() - tick
             if still:
-                if not records:
+                if photo is not None:
+                    photo(name, records)
+                elif not records:
                     report(f"{name}: no face found")
-                for record in records:
+                for record in records if photo is None else ():
                     yaw, pitch, roll = record.pose
                     report(f"{name}: face {record.track} box {tuple(record.box)}: yaw {yaw:+.1f}, "
                            f"pitch {pitch:+.1f}, roll {roll:+.1f} degrees")
@@ -168,8 +195,8 @@ def run_source(source, annotator, output, show=False, report=print, data=None):
                     write_image(target, frame)
                     report(f"{name}: annotated image written to {target}")
             elif output is not None:
-                elapsed = time.perf_counter() - start
-                draw_fps(frame, len(faces_per_frame) / max(elapsed, 1e-9))
+                if fps_overlay:
+                    draw_fps(frame, len(faces_per_frame) / max(time.perf_counter() - start, 1e-9))
                 if video is None:
                     video = VideoOutput(output, source.fps or 25.0)
                 tick = time.perf_counter()
@@ -181,6 +208,7 @@ def run_source(source, annotator, output, show=False, report=print, data=None):
                     break
         complete = True
     finally:
+        frames.close()
         if video is not None and (complete or source.kind == "camera"):
             tick = time.perf_counter()
             video.close()

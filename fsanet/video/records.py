@@ -20,6 +20,7 @@ import csv
 import dataclasses
 import io
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -105,20 +106,44 @@ def flat_row(row) -> dict:
     return row
 
 
+class _StreamOutput:
+    """``GrowingOutput``'s part for an open binary stream (``--data -``: stdout): each write flushed,
+    the stream never closed or renamed."""
+
+    partial = None
+    failed = False
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, data: bytes):
+        self._stream.write(data)
+        self._stream.flush()
+
+    def commit(self):
+        pass
+
+    def keep_partial(self):
+        return None
+
+
 class RecordWriter:
     """Appends the records of each finished frame to a .csv or .jsonl file (its suffix decides).
 
     ``spread`` / ``smoothed``: whether the CSV has those columns (JSON lines carry what each record
-    has). Rows go to ``partial`` until ``close`` names the file (see the module docstring).
+    has). Rows go to ``partial`` until ``close`` names the file (see the module docstring). ``path``
+    may also be an open binary stream (``sys.stdout.buffer``), written in ``format`` (.csv or .jsonl)
+    and flushed per frame, never closed.
     """
 
-    def __init__(self, path, spread=True, smoothed=False):
-        self.path = Path(path)
-        self.format = self.path.suffix.lower()
+    def __init__(self, path, spread=True, smoothed=False, format=None):
+        stream = not isinstance(path, (str, os.PathLike))
+        self.path = None if stream else Path(path)
+        self.format = (format or self.path.suffix).lower()
         if self.format not in DATA_SUFFIXES:
             raise RecordError(f"{self.path}: the data file must end in .csv or .jsonl")
         self.columns = columns(spread, smoothed)
-        self._output = GrowingOutput(self.path)
+        self._output = _StreamOutput(path) if stream else GrowingOutput(self.path)
         self.partial = self._output.partial
         self.frames = self.rows = 0
         if self.format == ".csv":
@@ -158,9 +183,9 @@ class RecordWriter:
     def abandon(self) -> Path | None:
         """The run was cut short: the file keeps its ``.partial`` name (returned), every finished
         frame in it, and an earlier complete file under the final name stays; without a finished
-        frame it is removed (None)."""
+        frame it is removed (None). A stream keeps what it got (None)."""
         partial = self._output.keep_partial()
-        if self.frames:
+        if partial is None or self.frames:
             return partial
         partial.unlink(missing_ok=True)
         return None
