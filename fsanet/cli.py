@@ -51,6 +51,7 @@ COMMANDS = {
     "train": "fsanet.commands.train",
     "test": "fsanet.commands.test",
     "export": "fsanet.commands.export",
+    "batch": "fsanet.commands.batch",
     "serve": "fsanet.commands.serve",
 }
 """Subcommand name -> module. The first line of a module's docstring is its help."""

@@ -81,6 +81,7 @@ COMMAND_CASES = {
     "export": (["capsule", "--format", "onnx", "--output", "OUT"], "file", ".onnx",
                ["MISSING", "--format", "onnx", "--output", "OUT"]),
     "plot": (["data.csv", "--output", "OUT"], "file", ".png", ["MISSING.csv", "--output", "OUT"]),
+    "batch": ([str(PORTRAIT), "--output", "OUT"], "folder", "", ["MISSING", "--output", "OUT"]),
     "serve": (["--port", "8000"], None, None, None),  # writes nothing, reads no file (tests/test_serve.py)
 }
 

@@ -1,6 +1,8 @@
 """PosePredictor input handling: any crop size, single or batch, the pixel contract (gray, 16-bit,
 float with its range, NaN refused), bad shapes, normalisation."""
 
+import os
+
 import cv2
 import numpy as np
 import pytest
@@ -118,3 +120,46 @@ def test_fusion_falls_back_when_its_fused_network_does_not_convert(pretrained, m
     np.testing.assert_array_equal(predictor.predict_members(list(crops))[1], 1.0)  # members: litert
     with pytest.raises(ExportError, match="differs"):
         PosePredictor(pretrained("fusion"), backend="litert")(crops)
+
+
+@pytest.fixture(scope="module")
+def capsule_onnx(pretrained, cache_dir):
+    """The authors' capsule model converted to ONNX through the export cache."""
+    from fsanet.deploy.backends import converted_runner
+    return converted_runner(pretrained("capsule"), "onnxruntime").path
+
+
+def test_predictor_of_an_exported_file_runs_without_tensorflow(capsule_onnx, pretrained, aflw_samples, tmp_path):
+    import subprocess
+    import sys
+    crops, _ = aflw_samples
+    np.save(tmp_path / "crops.npy", crops)
+    script = (
+        "import sys, numpy as np\n"
+        "from fsanet.deploy.predictor import PosePredictor\n"
+        f"p = PosePredictor.from_file({str(capsule_onnx)!r}, threads=1)\n"
+        f"np.save({str(tmp_path / 'angles.npy')!r}, p(np.load({str(tmp_path / 'crops.npy')!r})))\n"
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", "False"]
+    keras_angles = PosePredictor(pretrained("capsule"), backend="keras")(crops)
+    np.testing.assert_allclose(np.load(tmp_path / "angles.npy"), keras_angles, atol=1e-3)
+
+
+def test_exported_predictor_pickles_and_reopens_lazily(capsule_onnx, aflw_samples):
+    import pickle
+    crops, _ = aflw_samples
+    predictor = PosePredictor.from_file(capsule_onnx, threads=2, normalize=True)
+    expected = predictor(crops)
+    copy = pickle.loads(pickle.dumps(predictor))
+    assert not hasattr(copy.model.runner._local, "instance")  # nothing opened until the first call
+    np.testing.assert_array_equal(copy(crops), expected)
+    assert copy.model.runner.threads == 2 and copy.normalize
+
+
+def test_chunk_pool_is_sized_by_granted_cpus(monkeypatch):
+    from fsanet.deploy.runners import granted_cpus
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert granted_cpus() == 1
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert granted_cpus() == len(os.sched_getaffinity(0))

@@ -24,7 +24,6 @@ from fsanet.core.protocols import DEFAULT_PROTOCOL
 from fsanet.deploy.predictor import PosePredictor
 from fsanet.errors import ArgumentTypeError, UsageError
 from fsanet.faces.detectors import default_detection_width, default_detector, make_detector
-from fsanet.hub.model_spec import resolve_model
 from fsanet.model.variants import IMAGE_SIZE
 from fsanet.video.drawing import DRAWINGS, draw_face
 from fsanet.video.media import Source
@@ -37,7 +36,8 @@ class HeadPoseEstimator:
     """The demo's pipeline held for many calls: a pose model and, per kind of input, its detector.
 
     ``model``: a model spec (``fsanet.hub.model_spec``: a released name, ``fusion``, a ``.keras``,
-    ``.h5`` or exported file) or a model object; ``protocol``: whose released weights. ``detector``,
+    ``.h5`` or exported file), a model object, or a ``PosePredictor`` (used as it is: give it
+    ``normalize=True`` as the command does); ``protocol``: whose released weights. ``detector``,
     ``crop``, ``detection_width``, ``backend``, ``min_confidence``, ``min_face``: as the command's
     flags; None takes the command's defaults for each kind of input (photos: MTCNN's cascade on a
     960-wide copy; videos: dlib at 640). A face's ``confidence`` is its detector's own score (MTCNN:
@@ -47,8 +47,10 @@ class HeadPoseEstimator:
     def __init__(self, model="fusion", protocol=DEFAULT_PROTOCOL, detector=None, crop=None,
                  detection_width=None, backend=None, min_confidence=None, min_face=0):
         if isinstance(model, (str, os.PathLike)):
+            from fsanet.hub.model_spec import resolve_model  # here: an exported file needs no TensorFlow
             model = resolve_model(os.fspath(model), protocol, exported=True)
-        self.predictor = PosePredictor(model, normalize=True, backend=backend)
+        self.predictor = (model if isinstance(model, PosePredictor)  # e.g. one shipped to a worker
+                          else PosePredictor(model, normalize=True, backend=backend))
         self.detector_name, self.crop, self.detection_width = detector, crop, detection_width
         self.min_confidence, self.min_face = min_confidence, min_face
         self._detectors = {}
@@ -77,17 +79,27 @@ class HeadPoseEstimator:
         records = self.annotator("image")(frame, None, name, draw=False)
         return [dataclasses.replace(r, track=None) for r in records]
 
-    def analyze(self, source, every=10, smooth=False):
+    def analyze(self, source, every=10, smooth=False, start=0, stop=None):
         """An iterator of one list of records per frame of ``source``: a video file, a folder of
         photos, a photo, or a webcam index (an int); faces of videos and webcams are tracked
         (detection every ``every`` frames, boxes carried in between), ``smooth`` adds
-        One-Euro-smoothed angles. A bad input or option fails here, not at the first frame."""
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ArgumentTypeError(f"every is a number of frames (an int, at least 1), got {every!r}")
-        source = Source(None if source is None else str(source))
+        One-Euro-smoothed angles. A bad input or option fails here, not at the first frame.
+
+        ``start`` / ``stop``: a video's frames [start, stop) only, numbered as in the whole video.
+        Such a segment starts afresh: a detection on its first frame, new tracks (IDs from 0), the
+        smoothing restarted (``fsanet.batch`` stitches the tracks of consecutive segments)."""
+        for name, value in (("every", every), ("start", start), ("stop", stop)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < (1 if name == "every" else 0)):
+                raise ArgumentTypeError(f"{name} is a frame number (an int, at least "
+                                        f"{1 if name == 'every' else 0}), got {value!r}")
+        source = Source(None if source is None else str(source), start, stop)
         moving = source.kind in ("video", "camera")
         annotator = self.annotator(source.kind, every if moving else 1, smooth and moving)
-        return (records for _, _, records in annotated_frames(source, annotator))
+        frames = (records for _, _, records in annotated_frames(source, annotator))
+        if not start:
+            return frames
+        return ([dataclasses.replace(r, frame=r.frame + start) for r in records] for records in frames)
 
 
 _ESTIMATORS = {}
@@ -110,9 +122,9 @@ def estimate(image, **options) -> list:
     return _estimator(options).estimate(image)
 
 
-def analyze(source, every=10, smooth=False, **options):
-    """``HeadPoseEstimator(**options).analyze(source, every, smooth)``, the estimator kept."""
-    return _estimator(options).analyze(source, every, smooth)
+def analyze(source, every=10, smooth=False, start=0, stop=None, **options):
+    """``HeadPoseEstimator(**options).analyze(source, every, smooth, start, stop)``, the estimator kept."""
+    return _estimator(options).analyze(source, every, smooth, start, stop)
 
 
 def draw(image, faces, style="axes"):

@@ -176,6 +176,11 @@ def _scaled(image, value_range, name):
     return ((image.astype(np.float32) - np.float32(low)) * np.float32(255 / (high - low))).clip(0, 255)
 
 
+def minmax_normalize(crop):
+    """The authors' demo normalisation: stretch each crop to 0..255 (cv2.NORM_MINMAX)."""
+    return cv2.normalize(crop, None, alpha=0, beta=255, norm_type=cv2.NORM_MINMAX)
+
+
 def face_crops(crops, value_range=None):
     """(list of HxWx3 BGR crops in 0..255, whether one crop was given) from what a caller passes:
     one image (an HxW or HxWxC array) or several (a sequence of images, or an NxHxWxC array)."""

@@ -1,26 +1,30 @@
 """The predictor: yaw, pitch, roll of face crops, one at a time or in batches, on any backend
-(``fsanet.deploy.backends``), with the demos' min-max normalisation as an option."""
+(``fsanet.deploy.backends``), with the demos' min-max normalisation as an option.
+
+Keras (and so TensorFlow) is imported only for a Keras model: a predictor of an exported file
+(``PosePredictor.from_file``) runs under ONNX Runtime or LiteRT alone, and pickles (its runtime
+reopens lazily in the process that unpickles it), so it can be shipped to Ray, Dask or Beam workers."""
 
 from __future__ import annotations
 
+import sys
 import threading
 import warnings
 
 import cv2
-import keras
 import numpy as np
 
-from fsanet.core.images import face_crops
+from fsanet.core.images import face_crops, minmax_normalize  # noqa: F401  (minmax_normalize: public here too)
 from fsanet.core.pose import ANGLES
 from fsanet.deploy.backends import select_runner
 from fsanet.deploy.runners import ExportedModel
 from fsanet.errors import ArgumentTypeError, ExportError
-from fsanet.model.models import FSANet, SSRNetMD
 
 
-def minmax_normalize(crop):
-    """The authors' demo normalisation: stretch each crop to 0..255 (cv2.NORM_MINMAX)."""
-    return cv2.normalize(crop, None, alpha=0, beta=255, norm_type=cv2.NORM_MINMAX)
+def _keras_model(model) -> bool:
+    """Whether ``model`` is a Keras model (Keras is imported only if it is loaded already: a Keras
+    model cannot exist before)."""
+    return "keras" in sys.modules and isinstance(model, sys.modules["keras"].Model)
 
 
 class PosePredictor:
@@ -43,15 +47,17 @@ class PosePredictor:
     """
 
     def __init__(self, model, normalize=False, backend=None, value_range=None):
-        if not isinstance(model, (keras.Model, ExportedModel)):
+        if not (isinstance(model, ExportedModel) or _keras_model(model)):
             raise ArgumentTypeError(f"PosePredictor takes a model, got {type(model).__name__} {model!r:.60}; for a "
                                     "model spec use PosePredictor(fsanet.resolve_model(spec, exported=True))")
         self.model = model
         self.normalize, self.value_range = normalize, value_range
         self.image_size = model.input_shape[1]
-        self._member_models = ([layer for layer in model.layers if isinstance(layer, (FSANet, SSRNetMD))]
-                               if isinstance(model, keras.Model) and not isinstance(model, (FSANet, SSRNetMD))
-                               else [])
+        self._member_models = []
+        if _keras_model(model):
+            from fsanet.model.models import FSANet, SSRNetMD
+            if not isinstance(model, (FSANet, SSRNetMD)):
+                self._member_models = [layer for layer in model.layers if isinstance(layer, (FSANet, SSRNetMD))]
         # A fusion converts lazily: the fused network on the first plain call, the other members on
         # the first predict_members (the demo's path), so a run never converts the fused network it
         # does not run. The first member converts now, which chooses the backend and makes a bad
@@ -64,6 +70,22 @@ class PosePredictor:
             self._members = [first] + [None] * (len(self._member_models) - 1)
         else:
             self.backend, self._forward = select_runner(model, backend)
+
+    @classmethod
+    def from_file(cls, path, threads=None, normalize=False, value_range=None) -> PosePredictor:
+        """A predictor of an exported ``.onnx`` / ``.tflite`` file under its runtime alone (no
+        TensorFlow). ``threads``: how many runtime instances a large batch is spread over (each runs
+        on one thread); None takes what the engine granted this process (``fsanet.deploy.runners.granted_cpus``)."""
+        return cls(ExportedModel(path, threads=threads), normalize=normalize, value_range=value_range)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        del state["_conversion_lock"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._conversion_lock = threading.Lock()
 
     def _runner(self, model):
         """A runner of ``model`` on this predictor's backend; where the backend was chosen

@@ -5,7 +5,8 @@ Threads: FSA-Net's ops are small, so splitting one op over cores gains little. E
 runs on one thread; up to ``SMALL_BATCH`` images run in the caller's thread (on an idle machine two
 threads are faster at batch 1, but a video pipeline needs the second core for decoding and encoding,
 and under load one thread was faster), a larger batch is cut into chunks of ``SMALL_BATCH`` (their activations
-stay in cache) that one worker per core runs side by side. At batch 64 this and one instance with an
+stay in cache) that one worker per granted core (``granted_cpus``: what an engine such as Ray gave
+this process, not the machine's cores) runs side by side. At batch 64 this and one instance with an
 intra-op thread per core came within noise of each other on the shared 2-core machine. ONNX Runtime's idle
 threads would spin, stealing the core the rest of a pipeline (video decoding, face detection) needs:
 spinning is turned off.
@@ -23,7 +24,7 @@ import numpy as np
 
 from fsanet.core.quiet import native_stderr_captured
 from fsanet.deploy.export import INPUT_NAME, OUTPUT_NAME, read_metadata
-from fsanet.errors import ExportError, one_line
+from fsanet.errors import ArgumentTypeError, ExportError, one_line
 from fsanet.model.variants import IMAGE_SIZE
 
 FILE_BACKENDS = {".onnx": "onnxruntime", ".tflite": "litert"}
@@ -80,16 +81,39 @@ class KerasRunner:
         return self._forward(tf.convert_to_tensor(batch, tf.float32)).numpy()
 
 
+def granted_cpus() -> int:
+    """The CPUs this process may use: what the engine granted it (Ray, like OpenMP launchers, sets
+    ``OMP_NUM_THREADS`` to a worker's CPUs), else the cores it may run on (its affinity, which
+    containers and ``taskset`` narrow), not the machine's ``os.cpu_count()``."""
+    granted = os.environ.get("OMP_NUM_THREADS", "")
+    if granted.isdigit() and int(granted) > 0:
+        return int(granted)
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # no affinity on macOS / Windows
+        return os.cpu_count() or 1
+
+
 class _ThreadedRunner:
     """Single-threaded runtime instances, one per calling thread: a batch of up to ``SMALL_BATCH``
     images runs on the caller's; a larger one is cut into chunks of ``SMALL_BATCH`` that a pool of
-    one worker per core runs side by side (see the module docstring)."""
+    ``threads`` workers (None: ``granted_cpus()``) runs side by side (see the module docstring).
+    It pickles without its instances: they reopen, lazily, where it is unpickled."""
 
-    def __init__(self, path):
-        self.path = Path(path)
+    def __init__(self, path, threads=None):
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            raise ArgumentTypeError(f"threads is a number of threads (an int, at least 1), got {threads!r}")
+        self.path, self.threads = Path(path), threads
         self._local = threading.local()
         self._pool = None
         self._instance()  # opens the file now: a bad file fails here, not mid-video
+
+    def __getstate__(self):
+        return {"path": self.path, "threads": self.threads}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._local, self._pool = threading.local(), None
 
     def _instance(self):
         if not hasattr(self._local, "instance"):
@@ -98,10 +122,11 @@ class _ThreadedRunner:
 
     def __call__(self, batch):
         batch = np.asarray(batch, np.float32)
-        if len(batch) <= SMALL_BATCH:
+        workers = self.threads or granted_cpus()
+        if len(batch) <= SMALL_BATCH or workers == 1:
             return self._instance()(batch)
         if self._pool is None:
-            self._pool = concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1)
+            self._pool = concurrent.futures.ThreadPoolExecutor(workers)
         chunks = [batch[i:i + SMALL_BATCH] for i in range(0, len(batch), SMALL_BATCH)]
         return np.concatenate(list(self._pool.map(lambda chunk: self._instance()(chunk), chunks)))
 
@@ -212,9 +237,10 @@ def file_backend(path) -> str | None:
 
 class ExportedModel:
     """An exported file standing in for a model where only inference is needed (``PosePredictor``,
-    the demo, evaluation): ``model(images)`` gives (N, 3) angles under the file's own runtime."""
+    the demo, evaluation): ``model(images)`` gives (N, 3) angles under the file's own runtime.
+    ``threads``: an ONNX / LiteRT runner's pool size (``_ThreadedRunner``)."""
 
-    def __init__(self, path):
+    def __init__(self, path, threads=None):
         self.path = Path(path)
         self.backend = file_backend(self.path)
         if not self.path.exists():
@@ -222,7 +248,8 @@ class ExportedModel:
         if self.backend is None:
             raise ExportError(f"{self.path}: not an exported model (.onnx, .tflite or a SavedModel "
                               "folder)")
-        self.runner = FILE_RUNNERS[self.backend](self.path)
+        self.runner = (FILE_RUNNERS[self.backend](self.path) if self.backend == "tensorflow"
+                       else FILE_RUNNERS[self.backend](self.path, threads))
         self.metadata = read_metadata(self.path)
         self.name = self.metadata.get("variant") or self.path.stem
         self.input_shape = (None, IMAGE_SIZE, IMAGE_SIZE, 3)

@@ -56,10 +56,13 @@ def write_image(path, image):
 class Source:
     """Frames of one input: ``kind`` is image, folder, video or camera; iterate for (name, frame).
     A folder's unreadable images are reported and listed in ``failed``. ``length``: how many frames
-    (a video's as its container states it), None for a camera."""
+    (a video's as its container states it), None for a camera. ``start`` / ``stop``: a video's
+    frames [start, stop) only (a segment), found by decoding and skipping the frames before
+    ``start`` (exact where a container's seek would land on a key frame; times stay the video's)."""
 
-    def __init__(self, spec):
+    def __init__(self, spec, start=0, stop=None):
         self.spec, self.fps, self._capture, self.failed, self.length = spec, None, None, [], 1
+        self.start, self.stop = start, stop
         self._times = collections.deque()
         if spec is None:
             self.kind, self.name = "image", "astronaut"
@@ -123,10 +126,17 @@ class Source:
         decoded ahead, so each one's time waits here until it is taken)."""
         return self._times.popleft()
 
+    def close(self):
+        """Release a video or camera without reading it."""
+        if self._capture is not None:
+            self._capture.release()
+
     def _decoded(self):
         count, self.decode_seconds = 0, 0.0
         try:
-            while True:
+            while count < self.start and self._capture.grab():
+                count += 1
+            while self.stop is None or count < self.stop:
                 start = time.perf_counter()
                 ok, frame = self._capture.read()
                 self.decode_seconds += time.perf_counter() - start
@@ -138,7 +148,7 @@ class Source:
                 yield self.name, frame
         finally:
             self._capture.release()
-        if count == 0:
+        if count == 0 and not self.start:  # a segment past the end is empty, like a slice
             raise InputError(f"{self.spec}: no frame could be decoded")
 
 

@@ -1,0 +1,1 @@
+"""Head pose over archives on Ray Data: ``fsanet batch`` (``fsanet.batch.job``)."""

@@ -1,0 +1,185 @@
+"""``fsanet batch`` on a local Ray with 2 CPUs (started and stopped here): its rows equal the
+single-process command's, track IDs survive segment cuts, a damaged file lands in errors.parquet,
+a worker killed mid-job leaves every row exactly once, and a job interrupted and restarted gives the
+same tables. Also the README's Ray example (the picklable predictor and ``analyze`` per worker)."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import ROOT, SHARED
+
+from fsanet.video.records import read_records
+
+pytestmark = pytest.mark.large
+
+VIDEO = SHARED / "data" / "video" / "obama.mp4"
+IMAGES = SHARED / "data" / "images"
+SEGMENT = 40  # obama.mp4's 158 frames in 4 segments, each starting with a detection
+
+
+@pytest.fixture(scope="session")
+def ray_address(shared):
+    import ray
+    os.environ["PYTHONPATH"] = str(ROOT)  # the workers run this checkout's fsanet
+    ray.init(num_cpus=2, object_store_memory=100 * 1024 * 1024, include_dashboard=False,
+             log_to_driver=False)
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+def batch(address, output, *inputs, wait=True):
+    argv = [sys.executable, "-m", "fsanet", "batch", *map(str, inputs), "--output", str(output),
+            "--every", "1", "--segment-frames", str(SEGMENT), "--address", address]
+    # os.environ now: ray.init set RAY_AUTH_MODE=token, which a client of this cluster needs too
+    process = subprocess.Popen(argv, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    if not wait:
+        return process
+    out, err = process.communicate(timeout=600)
+    return process.returncode, out, err
+
+
+def tables(output):
+    rows = pd.read_parquet(output / "rows").drop(columns="source_id")
+    rows = rows.sort_values(["path", "frame", "x", "y"]).reset_index(drop=True)
+    summary = pd.read_parquet(output / "summary.parquet").sort_values("path").reset_index(drop=True)
+    return rows, summary
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(ray_address, tmp_path_factory):
+    output = tmp_path_factory.mktemp("batch") / "out"
+    code, out, err = batch(ray_address, output, IMAGES, VIDEO)
+    assert code == 0, err[-2000:]
+    return output, out
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The single-process command's --data rows for the same inputs."""
+    folder = tmp_path_factory.mktemp("reference")
+    rows = []
+    for name, source in (("images.csv", IMAGES), ("video.csv", VIDEO)):
+        subprocess.run([sys.executable, "-m", "fsanet", str(source), "--data", str(folder / name),
+                        "--every", "1"], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), check=True, capture_output=True)
+        rows.append(pd.DataFrame(read_records(folder / name)))
+    return rows
+
+
+def test_rows_equal_the_single_process_command(uninterrupted, reference):
+    output, out = uninterrupted
+    rows, summary = tables(output)
+    images, video = reference
+    assert "3 sources, 160 frames" in out and "0 errors" in out
+    ours = rows[rows["path"].str.endswith(".jpg")].sort_values(["source", "x", "y"]).reset_index(drop=True)
+    theirs = images.sort_values(["source", "x", "y"]).reset_index(drop=True)
+    assert list(ours["source"]) == list(theirs["source"]) and len(ours) == 8
+    assert (ours[list("xywh")].to_numpy() == theirs[list("xywh")].to_numpy()).all()
+    np.testing.assert_allclose(ours[["yaw", "pitch", "roll"]], theirs[["yaw", "pitch", "roll"]], atol=1e-3)
+
+    ours = rows[rows["path"] == str(VIDEO)].sort_values(["frame", "x"]).reset_index(drop=True)
+    theirs = video.sort_values(["frame", "x"]).reset_index(drop=True)
+    assert list(ours["frame"]) == list(theirs["frame"])
+    assert (ours[list("xywh")].to_numpy() == theirs[list("xywh")].to_numpy()).all()
+    np.testing.assert_allclose(ours[["yaw", "pitch", "roll"]], theirs[["yaw", "pitch", "roll"]], atol=1e-3)
+    np.testing.assert_allclose(ours["time"], theirs["time"], atol=1e-4)
+    # the same faces keep the same IDs across the cuts at frames 40, 80, 120
+    pairs = set(zip(ours["track"], theirs["track"]))
+    assert len(pairs) == len(set(theirs["track"])) == len(set(ours["track"]))
+    assert summary["frames"].tolist() == [1, 1, 158] and summary["errors"].tolist() == [0, 0, 0]
+
+
+def test_damaged_file_lands_in_errors_and_the_rest_completes(ray_address, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(IMAGES / "portrait_750x375.jpg", folder / "good.jpg")
+    (folder / "damaged.jpg").write_bytes((IMAGES / "portrait_750x375.jpg").read_bytes()[:300])
+    code, out, err = batch(ray_address, tmp_path / "out", folder, tmp_path / "missing.mp4")
+    assert code == 1, err[-2000:]
+    errors = pd.read_parquet(tmp_path / "out" / "errors.parquet").sort_values("path")
+    assert errors["stage"].tolist() == ["analyze", "input"]
+    assert errors["path"].iloc[0].endswith("damaged.jpg") and "\n" not in errors["reason"].iloc[0]
+    rows, summary = tables(tmp_path / "out")
+    assert set(rows["source"]) == {"good"} and len(rows) == 1
+    assert "1 sources" in out and "2 errors" in out
+
+
+def _wait_for_segments(output, count, process, timeout=300):
+    deadline = time.time() + timeout
+    while len(list((output / "segments").rglob("*.parquet"))) < count:
+        assert process.poll() is None, process.communicate()[1][-2000:]
+        assert time.time() < deadline
+        time.sleep(0.2)
+
+
+def _pose_workers():
+    """PIDs of this session's Ray pose actors (their process title names the class)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if b"UnitWorker" in f.read():
+                        pids.append(int(entry))
+            except OSError:
+                pass
+    return pids
+
+
+def test_worker_killed_mid_job_leaves_every_row_once(ray_address, uninterrupted, tmp_path):
+    output = tmp_path / "out"
+    process = batch(ray_address, output, IMAGES, VIDEO, wait=False)
+    _wait_for_segments(output, 1, process)
+    victims = _pose_workers()
+    assert victims
+    os.kill(victims[0], signal.SIGKILL)
+    out, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err[-2000:]
+    for ours, expected in zip(tables(output), tables(uninterrupted[0])):
+        pd.testing.assert_frame_equal(ours, expected)
+
+
+def test_interrupted_job_restarted_gives_the_same_tables(ray_address, uninterrupted, tmp_path):
+    output = tmp_path / "out"
+    process = batch(ray_address, output, IMAGES, VIDEO, wait=False)
+    _wait_for_segments(output, 2, process)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err[-2000:]
+    done = len(list((output / "segments").rglob("*.parquet")))
+    assert 2 <= done < 6 and not (output / "summary.parquet").exists()
+    code, out, err = batch(ray_address, output, IMAGES, VIDEO)
+    assert code == 0, err[-2000:]
+    assert f"{done} units already done" in out
+    for ours, expected in zip(tables(output), tables(uninterrupted[0])):
+        pd.testing.assert_frame_equal(ours, expected)
+
+
+def test_readme_ray_example_runs_without_tensorflow_in_workers(ray_address, tmp_path):
+    import ray
+
+    from fsanet.batch.job import model_file
+    readme = (ROOT / "README.md").read_text()
+    code = readme.split("Ray (this block runs in", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "talks").mkdir()
+    (tmp_path / "talks" / "a.mp4").symlink_to(VIDEO)
+    code = code.replace("fusion.onnx", str(model_file("fusion", "300W_LP"))).replace(
+        "talks/*.mp4", str(tmp_path / "talks" / "*.mp4"))
+    namespace = {}
+    exec(code, namespace)
+    (table,) = namespace["tables"]
+    assert len(table) > 0 and set(table["source"]) == {"a"} and table["frame"].max() == 157
+
+    @ray.remote(num_cpus=1)
+    def tensorflow_loaded(predictor):
+        import sys
+        predictor(np.zeros((64, 64, 3), np.uint8))
+        return "tensorflow" in sys.modules
+    assert ray.get(tensorflow_loaded.remote(namespace["predictor"])) is False
