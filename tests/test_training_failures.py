@@ -58,6 +58,8 @@ def test_divergence_stops_training_and_saves_no_non_finite_model(data_dir, tmp_p
     assert _train(data_dir, tmp_path / "runs", "--learning-rate", "nan", "--epochs", "1") == 2
     assert "argument --learning-rate: invalid positive number value: 'nan'" in _error(capsys)
     assert _train(data_dir, tmp_path / "runs", "--learning-rate", "1e30", "--epochs", "2") == 2
+    assert "learning_rate must be in (0, 10.0], got 1e+30" in _error(capsys)  # absurd: refused before training
+    assert _train(data_dir, tmp_path / "runs", "--learning-rate", "10", "--epochs", "2") == 2
     line = _error(capsys)
     assert "capsule: training diverged in epoch 1: the loss became nan" in line and "no checkpoint yet" in line
     run = tmp_path / "runs" / "capsule"

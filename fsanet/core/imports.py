@@ -78,3 +78,9 @@ def around_import(name: str, wrapper) -> bool:
     _AROUND.setdefault(name, []).append(wrapper)
     _watch()
     return True
+
+
+def not_around_import(name: str, wrapper):
+    """Undo ``around_import(name, wrapper)`` if the import has not happened yet."""
+    with contextlib.suppress(KeyError, ValueError):
+        _AROUND[name].remove(wrapper)

@@ -17,7 +17,7 @@ import sys
 import tempfile
 import warnings
 
-from fsanet.core.imports import around_import, when_imported
+from fsanet.core.imports import around_import, not_around_import, when_imported
 from fsanet.errors import ArgumentTypeError
 
 
@@ -48,7 +48,8 @@ def quiet_tensorflow(verbose: bool = False):
     Safe to call more than once; a user's own TF_CPP_MIN_LOG_LEVEL wins."""
     if not isinstance(verbose, bool):
         raise ArgumentTypeError(f"verbose must be True or False, got {type(verbose).__name__}")
-    if verbose:
+    if verbose:  # everything through, TensorFlow's start-up lines too (``import fsanet`` holds them back)
+        not_around_import("tensorflow", _start_captured)
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     around_import("tensorflow", _start_captured)

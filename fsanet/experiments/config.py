@@ -18,8 +18,7 @@ from pathlib import Path
 from fsanet.core.protocols import DEFAULT_PROTOCOL, PROTOCOLS, get_protocol
 from fsanet.data.splits import SPLITS
 from fsanet.errors import ConfigError, UnknownProtocolError
-from fsanet.model.heads import BEL_CODES, HEADS
-from fsanet.model.variants import FUSIONS, get_variant
+from fsanet.model.variants import BEL_CODES, FUSIONS, HEADS, get_variant
 
 
 MAX_EPOCHS, MAX_BATCH_SIZE, MAX_RATE = 100_000, 65_536, 10.0

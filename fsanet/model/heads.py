@@ -20,13 +20,10 @@ from keras import ops
 
 from fsanet.core.pose import VALUE_RANGE
 from fsanet.errors import ArgumentValueError
+from fsanet.model.variants import BEL_CODES, HEADS
 
 _register = keras.saving.register_keras_serializable(package="fsanet")
 
-HEADS = ("ssr", "bel", "regression", "classification")
-"""Output heads: ``ssr`` is the paper's (soft stagewise regression); the others are in this module."""
-BEL_CODES = ("u", "j")
-"""BEL codes: ``u`` unary (thermometer), ``j`` Johnson."""
 
 
 def bel_codebook(code: str, bits: int) -> np.ndarray:

@@ -115,3 +115,9 @@ def fusion_members(name: str) -> tuple:
     if not isinstance(name, str) or name not in FUSIONS:
         raise UnknownModelError(f"unknown fusion {name!r}; known: {', '.join(sorted(FUSIONS))}")
     return tuple(get_variant(m) for m in FUSIONS[name])
+
+
+HEADS = ("ssr", "bel", "regression", "classification")
+"""Output heads: ``ssr`` is the paper's (soft stagewise regression); the others are in this module."""
+BEL_CODES = ("u", "j")
+"""BEL codes: ``u`` unary (thermometer), ``j`` Johnson."""
