@@ -24,12 +24,21 @@ IMAGES = SHARED / "data" / "images"
 SEGMENT = 40  # obama.mp4's 158 frames in 4 segments, each starting with a detection
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_address(shared):
+    """A local Ray for this module's tests, stopped after them; its workers run this checkout's fsanet
+    (PYTHONPATH is set for ray.init alone, so that it does not leak into the later tests)."""
     import ray
-    os.environ["PYTHONPATH"] = str(ROOT)  # the workers run this checkout's fsanet
-    ray.init(num_cpus=2, object_store_memory=100 * 1024 * 1024, include_dashboard=False,
-             log_to_driver=False)
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = str(ROOT)
+    try:
+        ray.init(num_cpus=2, object_store_memory=100 * 1024 * 1024, include_dashboard=False,
+                 log_to_driver=False)
+    finally:
+        if before is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = before
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
 

@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(args, cwd, env, timeout=600):
+    env = {k: v for k, v in env.items() if k != "PYTHONPATH"}  # the checkout must not be seen through it
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -98,7 +99,6 @@ def test_wheel_installs_into_a_fresh_venv_and_runs(shared, tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = clean_env(FSANET_WEIGHTS_MIRROR=str(shared / "official"), FSANET_CACHE_DIR=str(tmp_path / "cache"))
-    env.pop("PYTHONPATH", None)
     command = str(venv / "bin" / "fsanet")
     where = run([str(venv / "bin" / "python"), "-c", "import fsanet; print(fsanet.__file__)"], elsewhere, env)
     assert str(venv) in where.stdout, where.stdout + where.stderr  # the wheel's copy, not the checkout
