@@ -141,6 +141,23 @@ def test_interrupted_data_file_keeps_its_frames_beside_an_earlier_complete_one(t
     assert [r["frame"] for r in read_records(partial)] == [0, 1, 2]
 
 
+def test_failed_run_names_the_partial_file_in_its_one_line(tmp_path, monkeypatch, capsys):
+    """A run that fails (not interrupted: the output video's disk is full) after some frames says
+    where those frames are kept."""
+    data = tmp_path / "run.csv"
+
+    def two_frames_then_fail(source, annotator, output, show=False, data=None, **options):
+        for frame in range(2):
+            data.write_frame([FaceRecord(frame, frame / 25, "clip", 0, (1, 2, 3, 4), True, 0.9, (1.0, 2.0, 3.0))])
+        raise OSError(28, "No space left on device", "out/clip.mp4")
+    monkeypatch.setattr("fsanet.video.pipeline.run_source", two_frames_then_fail)
+    assert run_command("demo", [str(PORTRAIT), "--data", str(data), *DEMO]) == 2
+    partial = tmp_path / "run.csv.partial"
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith("error: out/clip.mp4: ") and line.endswith(f"; 2 face records of 2 finished frames kept in {partial}")
+    assert not data.exists() and [r["frame"] for r in read_records(partial)] == [0, 1]
+
+
 @pytest.mark.large
 def test_killed_run_leaves_its_finished_frames_in_the_partial_file(tmp_path):
     """Issue 20: the rule keeps every finished frame on disk after a kill, beside an earlier complete file."""

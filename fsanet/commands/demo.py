@@ -28,7 +28,7 @@ from pathlib import Path
 
 from fsanet.commands import add_protocol_argument, non_negative_int, positive_int
 from fsanet.deploy.backends import BACKENDS
-from fsanet.errors import UsageError
+from fsanet.errors import FSANetError, OutputError, UsageError
 from fsanet.faces.detectors import DETECTORS
 from fsanet.faces.framing import RULES
 from fsanet.video.drawing import DRAWINGS
@@ -101,7 +101,6 @@ def output_for(source, output: Path, several: bool) -> Path:
     checked now, before the model loads."""
     from fsanet.core.images import IMAGE_SUFFIXES
     from fsanet.core.outputs import check_output
-    from fsanet.errors import OutputError
     from fsanet.video.media import VIDEO_SUFFIXES
     names_file = bool(output.suffix) and not output.is_dir()
     if names_file and (several or source.kind == "folder"):
@@ -124,7 +123,7 @@ def run(args) -> int:
     import numpy as np
 
     from fsanet.core.outputs import check_output
-    from fsanet.errors import FSANetError, InputError
+    from fsanet.errors import InputError
     from fsanet.faces.detectors import default_detection_width, default_detector, make_detector
     from fsanet.hub.specs import check_spec
     from fsanet.model.variants import IMAGE_SIZE
@@ -205,8 +204,15 @@ def run(args) -> int:
         if data is None:
             raise
         partial = data.abandon()  # every finished frame stays there; an earlier complete file stays too
-        if isinstance(e, KeyboardInterrupt) and partial is not None:  # the interrupt line names it
-            raise type(e)(f"{data.rows} face records of {data.frames} finished frames kept in {partial}") from None
+        if partial is None or str(partial) in str(e):
+            raise
+        kept = f"{data.rows} face records of {data.frames} finished frames kept in {partial}"
+        if isinstance(e, KeyboardInterrupt):  # the interrupt line names it
+            raise type(e)(kept) from None
+        if isinstance(e, FSANetError):  # so does the error's one line
+            e.args = (f"{e}; {kept}",)
+        elif isinstance(e, OSError):
+            raise OutputError(f"{str(e.filename) + ': ' if e.filename else ''}{e.strerror or e}; {kept}") from None
         raise
     if data is not None:
         data.close()
