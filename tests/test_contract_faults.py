@@ -404,6 +404,8 @@ def test_every_writing_command_names_its_file_on_a_full_disk(full_disk, tmp_path
     data = tmp_path / "d.csv"
     with RecordWriter(data) as writer:
         writer.write_frame([FaceRecord(0, 0.0, "clip", 0, (1, 2, 3, 4), True, 0.9, (1.0, 2.0, 3.0))])
+    from test_biwi import pasted_face_frames, write_frame
+    write_frame(tmp_path / "hpdb" / "01", 0, pasted_face_frames(SHARED, [150])[0], (10.0, -5.0, 3.0))
     model = ["--model", "capsule", "--backend", "keras", "--no-display"]
     runs = [
         ("demo", [str(PORTRAIT), "--output", str(mount / "p.jpg"), *model], "p.jpg"),
@@ -413,6 +415,8 @@ def test_every_writing_command_names_its_file_on_a_full_disk(full_disk, tmp_path
         ("make-synthetic", ["--output", str(mount / "s.npz"), "--count", "2"], "s.npz"),
         ("prepare-type1", ["--input", str(SHARED / "data" / "aflw2000_samples"), "--output", str(mount / "t.npz")],
          "t.npz"),
+        ("prepare-biwi", ["--input", str(tmp_path / "hpdb"), "--output-dir", str(mount / "b"), "--protocol", "1",
+                          "--workers", "1"], "b/BIWI_noTrack.npz"),
         ("export", ["capsule", "--format", "onnx", "--output", str(mount / "c.onnx")], "c.onnx"),
         ("export", ["capsule", "--format", "savedmodel", "--output", str(mount / "c_savedmodel")], "c_savedmodel"),
         ("test", ["--models", "capsule", "--test", str(test_set), "--json", str(mount / "r.json")], "r.json"),
