@@ -1,7 +1,9 @@
 """``fsanet batch`` on a local Ray with 2 CPUs (started and stopped here): its rows equal the
 single-process command's, track IDs survive segment cuts, a damaged file lands in errors.parquet,
 a worker killed mid-job leaves every row exactly once, and a job interrupted and restarted gives the
-same tables. Also the README's Ray example (the picklable predictor and ``analyze`` per worker)."""
+same tables; inputs and output on an S3 server (moto, on loopback) give the local run's rows; a GPU
+asked of a machine without one is refused in one line. Also the README's Ray example (the picklable
+predictor and ``analyze`` per worker)."""
 
 import os
 import shutil
@@ -12,9 +14,13 @@ import time
 
 import numpy as np
 import pandas as pd
+import pyarrow.fs
 import pytest
 from conftest import ROOT, SHARED
 
+from fsanet.batch.job import stage_resources
+from fsanet.batch.plan import per_stage
+from fsanet.errors import UsageError
 from fsanet.video.records import read_records
 
 pytestmark = pytest.mark.large
@@ -22,6 +28,28 @@ pytestmark = pytest.mark.large
 VIDEO = SHARED / "data" / "video" / "obama.mp4"
 IMAGES = SHARED / "data" / "images"
 SEGMENT = 40  # obama.mp4's 158 frames in 4 segments, each starting with a detection
+S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+"""What the test S3 server takes (any): the driver and the workers read them from their
+environment, as on a cluster."""
+
+
+def test_stage_flags_and_resources():
+    assert per_stage("2", "--num-cpus") == {"detect": 2.0, "pose": 2.0}
+    assert per_stage("detect=1,pose=0.5", "--num-cpus") == {"detect": 1.0, "pose": 0.5}
+    assert per_stage("1", "--num-gpus", ("pose",)) == {"pose": 1.0}
+    for text, stages in (("detect=1", ("pose",)), ("pose=-1", ("pose",)), ("write=1", ("detect", "pose")),
+                         ("pose=x", ("pose",))):
+        with pytest.raises(UsageError, match="STAGE=N"):
+            per_stage(text, "--num-gpus", stages)
+    stages = stage_resources({"CPU": 8.0})
+    assert stages["pose"] == {"workers": 1, "cpus": 1.0, "gpus": 0.0}
+    assert stages["detect"] == {"workers": 7, "cpus": 1.0, "gpus": 0.0}
+    stages = stage_resources({"CPU": 8.0, "GPU": 1.0}, {"pose": 2}, {"detect": 2.0}, {"pose": 0.5})
+    assert stages["pose"]["workers"] == 2 and stages["pose"]["gpus"] == 0.5 and stages["detect"]["workers"] == 3
+    with pytest.raises(UsageError, match="--num-gpus pose=1: 1 pose worker.* the Ray cluster has 0"):
+        stage_resources({"CPU": 2.0}, num_gpus={"pose": 1.0})
+    with pytest.raises(UsageError, match="the Ray cluster has 2"):
+        stage_resources({"CPU": 2.0}, {"detect": 2, "pose": 1})
 
 
 @pytest.fixture(scope="module")
@@ -29,26 +57,28 @@ def ray_address(shared):
     """A local Ray for this module's tests, stopped after them; its workers run this checkout's fsanet
     (PYTHONPATH is set for ray.init alone, so that it does not leak into the later tests)."""
     import ray
-    before = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = str(ROOT)
+    settings = dict(S3_CREDENTIALS, PYTHONPATH=str(ROOT))
+    before = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
     try:
         ray.init(num_cpus=2, object_store_memory=100 * 1024 * 1024, include_dashboard=False,
                  log_to_driver=False)
     finally:
-        if before is None:
-            del os.environ["PYTHONPATH"]
-        else:
-            os.environ["PYTHONPATH"] = before
+        for name, value in before.items():
+            if value is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = value
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
 
 
-def batch(address, output, *inputs, wait=True):
+def batch(address, output, *inputs, wait=True, flags=()):
     argv = [sys.executable, "-m", "fsanet", "batch", *map(str, inputs), "--output", str(output),
-            "--every", "1", "--segment-frames", str(SEGMENT), "--address", address]
+            "--every", "1", "--segment-frames", str(SEGMENT), "--address", address, *flags]
     # os.environ now: ray.init set RAY_AUTH_MODE=token, which a client of this cluster needs too
-    process = subprocess.Popen(argv, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+    process = subprocess.Popen(argv, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT), **S3_CREDENTIALS),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if not wait:
         return process
     out, err = process.communicate(timeout=600)
@@ -113,7 +143,7 @@ def test_damaged_file_lands_in_errors_and_the_rest_completes(ray_address, tmp_pa
     code, out, err = batch(ray_address, tmp_path / "out", folder, tmp_path / "missing.mp4")
     assert code == 1, err[-2000:]
     errors = pd.read_parquet(tmp_path / "out" / "errors.parquet").sort_values("path")
-    assert errors["stage"].tolist() == ["analyze", "input"]
+    assert errors["stage"].tolist() == ["detect", "input"]
     assert errors["path"].iloc[0].endswith("damaged.jpg") and "\n" not in errors["reason"].iloc[0]
     rows, summary = tables(tmp_path / "out")
     assert set(rows["source"]) == {"good"} and len(rows) == 1
@@ -128,14 +158,14 @@ def _wait_for_segments(output, count, process, timeout=300):
         time.sleep(0.2)
 
 
-def _pose_workers():
-    """PIDs of this session's Ray pose actors (their process title names the class)."""
+def _stage_workers(stage):
+    """PIDs of this session's Ray actors of a stage (their process title names its class)."""
     pids = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    if b"UnitWorker" in f.read():
+                    if stage.encode() in f.read():
                         pids.append(int(entry))
             except OSError:
                 pass
@@ -146,7 +176,7 @@ def test_worker_killed_mid_job_leaves_every_row_once(ray_address, uninterrupted,
     output = tmp_path / "out"
     process = batch(ray_address, output, IMAGES, VIDEO, wait=False)
     _wait_for_segments(output, 1, process)
-    victims = _pose_workers()
+    victims = _stage_workers("PoseStage")
     assert victims
     os.kill(victims[0], signal.SIGKILL)
     out, err = process.communicate(timeout=600)
@@ -192,3 +222,45 @@ def test_readme_ray_example_runs_without_tensorflow_in_workers(ray_address, tmp_
         predictor(np.zeros((64, 64, 3), np.uint8))
         return "tensorflow" in sys.modules
     assert ray.get(tensorflow_loaded.remote(namespace["predictor"])) is False
+
+
+@pytest.fixture
+def s3_server():
+    """An S3 server (moto) on loopback for one test, stopped after it: the URI options that reach it."""
+    from moto.server import ThreadedMotoServer
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"endpoint_override={host}:{port}&scheme=http&region=us-east-1"
+    server.stop()
+
+
+def test_object_store_inputs_and_output_give_the_local_rows(ray_address, uninterrupted, s3_server, tmp_path,
+                                                             monkeypatch):
+    for name, value in S3_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    store, _ = pyarrow.fs.FileSystem.from_uri(f"s3://fsanet?{s3_server}&allow_bucket_creation=true")
+    store.create_dir("fsanet")
+    for path in (*IMAGES.glob("*.jpg"), VIDEO):
+        pyarrow.fs.copy_files(str(path), f"fsanet/in/{'photos/' * (path.suffix == '.jpg')}{path.name}",
+                              destination_filesystem=store)
+    code, out, err = batch(ray_address, f"s3://fsanet/out?{s3_server}", f"s3://fsanet/in/photos?{s3_server}",
+                           f"s3://fsanet/in/obama.mp4?{s3_server}")
+    assert code == 0, err[-2000:]
+    assert "3 sources, 160 frames" in out and "0 errors" in out
+    pyarrow.fs.copy_files("fsanet/out", str(tmp_path / "out"), source_filesystem=store)
+    ours, expected = tables(tmp_path / "out"), tables(uninterrupted[0])
+    assert ours[0]["path"].str.startswith("s3://fsanet/in/").all()
+    for table in (*ours, *expected):
+        table.drop(columns=[c for c in ("path", "source_id") if c in table], inplace=True)
+    for ours_table, expected_table in zip(ours, expected):
+        key = ["source", "frame", "x", "y"] if "frame" in ours_table else ["frames", "faces"]
+        pd.testing.assert_frame_equal(ours_table.sort_values(key).reset_index(drop=True),
+                                      expected_table.sort_values(key).reset_index(drop=True))
+
+
+def test_gpus_asked_of_a_cluster_without_any_fail_in_one_line(ray_address, tmp_path):
+    code, out, err = batch(ray_address, tmp_path / "out", IMAGES, flags=["--num-gpus", "pose=1"])
+    assert code == 2
+    assert err.strip().splitlines()[-1] == "error: --num-gpus pose=1: 1 pose worker(s) need 1 GPUs, the Ray cluster has 0"
+    assert not (tmp_path / "out").exists()
