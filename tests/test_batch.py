@@ -18,7 +18,7 @@ import pyarrow.fs
 import pytest
 from conftest import ROOT, SHARED
 
-from fsanet.batch.job import stage_resources
+from fsanet.batch.job import run_batch, stage_resources
 from fsanet.batch.plan import per_stage
 from fsanet.errors import UsageError
 from fsanet.video.records import read_records
@@ -50,6 +50,14 @@ def test_stage_flags_and_resources():
         stage_resources({"CPU": 2.0}, num_gpus={"pose": 1.0})
     with pytest.raises(UsageError, match="the Ray cluster has 2"):
         stage_resources({"CPU": 2.0}, {"detect": 2, "pose": 1})
+
+
+def test_gpus_asked_without_a_cuda_runtime_fail_before_ray_starts(tmp_path):
+    import onnxruntime
+    assert "CUDAExecutionProvider" not in onnxruntime.get_available_providers()  # this machine: CPU only
+    with pytest.raises(UsageError, match="--num-gpus: ONNX Runtime here has no CUDAExecutionProvider"):
+        run_batch([IMAGES], tmp_path / "out", num_gpus={"pose": 1.0})
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.fixture(scope="module")
@@ -251,12 +259,11 @@ def test_object_store_inputs_and_output_give_the_local_rows(ray_address, uninter
     pyarrow.fs.copy_files("fsanet/out", str(tmp_path / "out"), source_filesystem=store)
     ours, expected = tables(tmp_path / "out"), tables(uninterrupted[0])
     assert ours[0]["path"].str.startswith("s3://fsanet/in/").all()
-    for table in (*ours, *expected):
-        table.drop(columns=[c for c in ("path", "source_id") if c in table], inplace=True)
     for ours_table, expected_table in zip(ours, expected):
         key = ["source", "frame", "x", "y"] if "frame" in ours_table else ["frames", "faces"]
-        pd.testing.assert_frame_equal(ours_table.sort_values(key).reset_index(drop=True),
-                                      expected_table.sort_values(key).reset_index(drop=True))
+        ours_table, expected_table = (t.drop(columns=[c for c in ("path", "source_id") if c in t])
+                                      .sort_values(key).reset_index(drop=True) for t in (ours_table, expected_table))
+        pd.testing.assert_frame_equal(ours_table, expected_table)
 
 
 def test_gpus_asked_of_a_cluster_without_any_fail_in_one_line(ray_address, tmp_path):
