@@ -17,7 +17,7 @@ from pathlib import Path
 
 from fsanet.batch import storage
 from fsanet.core.images import IMAGE_SUFFIXES
-from fsanet.errors import InputError, UsageError
+from fsanet.errors import InputError, UsageError, one_line
 from fsanet.video.media import Source
 
 MANIFEST_SUFFIXES = (".txt", ".csv")
@@ -51,7 +51,14 @@ def expand(inputs) -> tuple[list, list]:
     paths, problems = [], []
     for text in map(str, inputs):
         if storage.is_uri(text):
-            found = _uri_files(text)
+            try:
+                found = _uri_files(text)
+            except InputError as e:  # a scheme pyarrow lacks, options it does not take
+                problems.append((text, str(e).removeprefix(f"{text}: ")))
+                continue
+            except OSError as e:  # a store that cannot be reached
+                problems.append((text, one_line(e, 300)))
+                continue
             if not found:
                 problems.append((text, "no such file, or no images or videos in it"))
             paths.extend(found)
