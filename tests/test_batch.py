@@ -18,9 +18,10 @@ import pyarrow.fs
 import pytest
 from conftest import ROOT, SHARED
 
-from fsanet.batch.job import run_batch, stage_resources
-from fsanet.batch.plan import per_stage
-from fsanet.errors import UsageError
+from fsanet.batch.job import model_file, run_batch, stage_resources
+from fsanet.batch.plan import expand, per_stage
+from fsanet.batch.stages import PoseStage
+from fsanet.errors import ExportError, UsageError
 from fsanet.video.records import read_records
 
 pytestmark = pytest.mark.large
@@ -52,12 +53,29 @@ def test_stage_flags_and_resources():
         stage_resources({"CPU": 2.0}, {"detect": 2, "pose": 1})
 
 
+def test_uris_name_files_folders_globs_and_manifests(tmp_path):
+    """The URI paths of ``expand`` on pyarrow's local filesystem (file://), as on any other."""
+    (tmp_path / "talks" / "more").mkdir(parents=True)
+    for name in ("talks/a.mp4", "talks/b.jpg", "talks/notes.txt", "talks/more/c.mp4"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "list.csv").write_text("path\ntalks/b.jpg\ns3://elsewhere/d.mp4\n")
+    root = f"file://{tmp_path}"
+    paths, problems = expand([f"{root}/talks", f"{root}/talks/**/*.mp4", f"{root}/list.csv", f"{root}/none",
+                              "nope://x"])
+    assert paths == [f"{root}/talks/a.mp4", f"{root}/talks/b.jpg", f"{root}/talks/more/c.mp4", "s3://elsewhere/d.mp4"]
+    assert [p[0] for p in problems] == [f"{root}/none", "nope://x"] and "Unrecognized filesystem" in problems[1][1]
+
+
 def test_gpus_asked_without_a_cuda_runtime_fail_before_ray_starts(tmp_path):
     import onnxruntime
     assert "CUDAExecutionProvider" not in onnxruntime.get_available_providers()  # this machine: CPU only
     with pytest.raises(UsageError, match="--num-gpus: ONNX Runtime here has no CUDAExecutionProvider"):
         run_batch([IMAGES], tmp_path / "out", num_gpus={"pose": 1.0})
     assert not (tmp_path / "out").exists()
+    # what a pose actor given a GPU on such a machine does (a cluster's driver cannot check its nodes)
+    model = model_file("fusion", "300W_LP")
+    with pytest.raises(ExportError, match="has no CUDAExecutionProvider .*onnxruntime-gpu"):
+        PoseStage(model.read_bytes(), model.name, providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
 
 
 @pytest.fixture(scope="module")
@@ -212,7 +230,6 @@ def test_interrupted_job_restarted_gives_the_same_tables(ray_address, uninterrup
 def test_readme_ray_example_runs_without_tensorflow_in_workers(ray_address, tmp_path):
     import ray
 
-    from fsanet.batch.job import model_file
     readme = (ROOT / "README.md").read_text()
     code = readme.split("Ray (this block runs in", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
     (tmp_path / "talks").mkdir()
@@ -252,8 +269,10 @@ def test_object_store_inputs_and_output_give_the_local_rows(ray_address, uninter
     for path in (*IMAGES.glob("*.jpg"), VIDEO):
         pyarrow.fs.copy_files(str(path), f"fsanet/in/{'photos/' * (path.suffix == '.jpg')}{path.name}",
                               destination_filesystem=store)
+    with store.open_output_stream("fsanet/in/videos.txt") as f:
+        f.write(b"obama.mp4\n")  # a manifest: relative to its own folder
     code, out, err = batch(ray_address, f"s3://fsanet/out?{s3_server}", f"s3://fsanet/in/photos?{s3_server}",
-                           f"s3://fsanet/in/obama.mp4?{s3_server}")
+                           f"s3://fsanet/in/videos.txt?{s3_server}")
     assert code == 0, err[-2000:]
     assert "3 sources, 160 frames" in out and "0 errors" in out
     pyarrow.fs.copy_files("fsanet/out", str(tmp_path / "out"), source_filesystem=store)
