@@ -18,9 +18,11 @@ import pyarrow.fs
 import pytest
 from conftest import ROOT, SHARED
 
+from fsanet.api.estimator import to_dataframe
 from fsanet.batch.job import model_file, run_batch, stage_resources
-from fsanet.batch.plan import expand, per_stage
-from fsanet.batch.stages import PoseStage
+from fsanet.batch.plan import Unit, expand, per_stage
+from fsanet.batch.stages import DetectStage, PoseStage, unit_rows, write_units
+from fsanet.batch.tables import segment_path
 from fsanet.errors import ExportError, UsageError
 from fsanet.video.records import read_records
 
@@ -51,6 +53,29 @@ def test_stage_flags_and_resources():
         stage_resources({"CPU": 2.0}, num_gpus={"pose": 1.0})
     with pytest.raises(UsageError, match="the Ray cluster has 2"):
         stage_resources({"CPU": 2.0}, {"detect": 2, "pose": 1})
+    with pytest.raises(UsageError, match="--workers: each stage needs a whole number"):
+        stage_resources({"CPU": 2.0}, {"detect": 0.0})
+
+
+def test_stages_give_the_records_of_analyze_smoothing_included(tmp_path):
+    """The three stages run in this process on one segment: its rows are ``analyze``'s records for
+    the same frames (the smoothing, moved after the pose stage, included)."""
+    from fsanet.api.estimator import HeadPoseEstimator
+    model = model_file("fusion", "300W_LP")
+    unit = Unit(str(VIDEO), "video", 40, 100)
+    batch = {name: np.array([value]) for name, value in unit_rows([unit])[0].items()}
+    statuses = write_units(PoseStage(model.read_bytes(), model.name)(DetectStage({}, every=5)(batch)),
+                           str(tmp_path), smooth=True)
+    assert statuses["error"] == [""] and statuses["frames"] == [60]
+    ours = pd.read_parquet(segment_path(tmp_path, unit))
+    theirs = to_dataframe(HeadPoseEstimator(model).analyze(VIDEO, every=5, smooth=True, start=40, stop=100))
+    assert len(ours) == len(theirs) == 60
+    for column in theirs:
+        if column in ("source", "track", "detected", "frame", "x", "y", "w", "h"):
+            assert (ours[column] == theirs[column]).all(), column
+        else:
+            np.testing.assert_allclose(ours[column], theirs[column], atol=1e-4, err_msg=column)
+    assert (ours["path"] == str(VIDEO)).all() and ours["yaw_smoothed"].notna().all()
 
 
 def test_uris_name_files_folders_globs_and_manifests(tmp_path):

@@ -38,7 +38,8 @@ class HeadPoseEstimator:
     ``model``: a model spec (``fsanet.hub.model_spec``: a released name, ``fusion``, a ``.keras``,
     ``.h5`` or exported file), a model object, or a ``PosePredictor`` (used as it is: give it
     ``normalize=True`` as the command does); None for faces and crops alone (``annotator(kind).locate``
-    and ``crops``: the detection stage of ``fsanet.batch``, whose pose runs elsewhere); ``protocol``: whose released weights. ``detector``,
+    and ``crops``: the detection stage of ``fsanet.batch``, whose pose runs elsewhere); ``protocol``:
+    whose released weights. ``detector``,
     ``crop``, ``detection_width``, ``backend``, ``min_confidence``, ``min_face``: as the command's
     flags; None takes the command's defaults for each kind of input (photos: MTCNN's cascade on a
     960-wide copy; videos: dlib at 640). A face's ``confidence`` is its detector's own score (MTCNN:

@@ -76,12 +76,12 @@ def stage_resources(cluster, workers=None, num_cpus=None, num_gpus=None) -> dict
     workers, cpus, gpus = values(workers, STAGES), values(num_cpus, STAGES), values(num_gpus, ("pose",))
     stages = {stage: {"cpus": cpus.get(stage, 1.0), "gpus": gpus.get(stage, 0.0)} for stage in STAGES}
     have_cpus, have_gpus = cluster.get("CPU", 0.0), cluster.get("GPU", 0.0)
+    if any(n < 1 or n != int(n) for n in workers.values()):
+        raise UsageError("--workers: each stage needs a whole number of workers, at least one")
     stages["pose"]["workers"] = int(workers.get("pose", 1))
     left = have_cpus - stages["pose"]["workers"] * stages["pose"]["cpus"]
-    stages["detect"]["workers"] = int(workers.get("detect") or max(1, int(left // stages["detect"]["cpus"])
-                                                                   if stages["detect"]["cpus"] else 1))
-    if any(s["workers"] < 1 for s in stages.values()):
-        raise UsageError(f"--workers {workers}: each stage needs at least one worker")
+    stages["detect"]["workers"] = int(workers["detect"] if "detect" in workers else
+                                      max(1, int(left // stages["detect"]["cpus"])) if stages["detect"]["cpus"] else 1)
     need_cpus = sum(s["workers"] * s["cpus"] for s in stages.values())
     need_gpus = stages["pose"]["workers"] * stages["pose"]["gpus"]
     if need_gpus > have_gpus:
