@@ -227,9 +227,10 @@ def test_worker_killed_mid_job_leaves_every_row_once(ray_address, uninterrupted,
     output = tmp_path / "out"
     process = batch(ray_address, output, IMAGES, VIDEO, wait=False)
     _wait_for_segments(output, 1, process)
-    victims = _stage_workers("PoseStage")
-    assert victims
-    os.kill(victims[0], signal.SIGKILL)
+    victims = [_stage_workers(stage) for stage in ("DetectStage", "PoseStage")]
+    assert all(victims)  # one actor of each stage, killed while the job is under way
+    for pids in victims:
+        os.kill(pids[0], signal.SIGKILL)
     out, err = process.communicate(timeout=600)
     assert process.returncode == 0, err[-2000:]
     for ours, expected in zip(tables(output), tables(uninterrupted[0])):
