@@ -122,7 +122,7 @@ def run_batch(inputs, output, model="fusion", protocol="300W_LP", every=10, smoo
     ray_seconds = time.perf_counter() - connecting
     stages = stage_resources(ray.cluster_resources(), workers, num_cpus, num_gpus)
     remote = [p for p in paths if storage.is_uri(p) and not is_image(p)]
-    lengths = dict(zip(remote, ray.get([ray.remote(num_cpus=0)(remote_length).remote(p) for p in remote])))
+    lengths = dict(zip(remote, ray.get([ray.remote(remote_length).remote(p) for p in remote])))
     units, sources = [], {}
     for path in paths:
         try:
@@ -133,7 +133,8 @@ def run_batch(inputs, output, model="fusion", protocol="300W_LP", every=10, smoo
             units.extend(sources[path])
         except FSANetError as e:
             errors.append({"path": path, "stage": "open", "reason": one_line(e, ERROR_TEXT)})
-    todo = [u for u in units if not storage.exists(segment_path(output, u))]
+    done = storage.files_under(storage.join(output, "segments"))
+    todo = [u for u in units if segment_path(output, u) not in done]
     statuses = []
     if todo:
         data = ray.data
@@ -149,13 +150,14 @@ def run_batch(inputs, output, model="fusion", protocol="300W_LP", every=10, smoo
                       fn_kwargs={"output": output, "smooth": smooth})
         statuses = dataset.take_all()
     failed = {s["key"]: (s["stage"], s["error"]) for s in statuses if s["error"]}
+    done = storage.files_under(storage.join(output, "segments"))
     frames = faces = 0
     summaries = []
     for path, source_units in sources.items():
         unit_errors = [failed[u.key] for u in source_units if u.key in failed]
         errors.extend({"path": path, "stage": stage, "reason": reason} for stage, reason in unit_errors)
         tables = [read_table(segment_path(output, u)) for u in source_units
-                  if storage.exists(segment_path(output, u))]
+                  if segment_path(output, u) in done]
         if not tables:
             continue
         stitched = stitch(tables, every)

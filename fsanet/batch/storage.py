@@ -111,6 +111,17 @@ def exists(path) -> bool:
     return fs.get_file_info(inner).type == pyarrow.fs.FileType.File
 
 
+def files_under(folder) -> set:
+    """The paths (or URIs) of every file under a folder, in one listing (an object store answers one
+    listing faster than a request per file); empty if there is no such folder."""
+    if not is_uri(folder):
+        return {str(p) for p in Path(folder).rglob("*") if p.is_file()}
+    import pyarrow.fs
+    fs, path = filesystem(folder)
+    found = fs.get_file_info(pyarrow.fs.FileSelector(path, allow_not_found=True, recursive=True))
+    return {uri_of(folder, f.path) for f in found if f.type == pyarrow.fs.FileType.File}
+
+
 def write_bytes(path, data):
     """A file, whole or absent (see the module docstring)."""
     if not is_uri(path):
