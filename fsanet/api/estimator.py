@@ -37,7 +37,9 @@ class HeadPoseEstimator:
 
     ``model``: a model spec (``fsanet.hub.model_spec``: a released name, ``fusion``, a ``.keras``,
     ``.h5`` or exported file), a model object, or a ``PosePredictor`` (used as it is: give it
-    ``normalize=True`` as the command does); ``protocol``: whose released weights. ``detector``,
+    ``normalize=True`` as the command does); None for faces and crops alone (``annotator(kind).locate``
+    and ``crops``: the detection stage of ``fsanet.batch``, whose pose runs elsewhere); ``protocol``:
+    whose released weights. ``detector``,
     ``crop``, ``detection_width``, ``backend``, ``min_confidence``, ``min_face``: as the command's
     flags; None takes the command's defaults for each kind of input (photos: MTCNN's cascade on a
     960-wide copy; videos: dlib at 640). A face's ``confidence`` is its detector's own score (MTCNN:
@@ -49,14 +51,15 @@ class HeadPoseEstimator:
         if isinstance(model, (str, os.PathLike)):
             from fsanet.hub.model_spec import resolve_model  # here: an exported file needs no TensorFlow
             model = resolve_model(os.fspath(model), protocol, exported=True)
-        self.predictor = (model if isinstance(model, PosePredictor)  # e.g. one shipped to a worker
+        self.predictor = (model if model is None or isinstance(model, PosePredictor)  # e.g. one shipped to a worker
                           else PosePredictor(model, normalize=True, backend=backend))
         self.detector_name, self.crop, self.detection_width = detector, crop, detection_width
         self.min_confidence, self.min_face = min_confidence, min_face
         self._detectors = {}
         if detector is not None:
             self._detectors[detector] = make_detector(detector)  # a bad name fails now, not mid-video
-        self.predictor.predict_members([np.zeros((IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)])  # first call's graph work
+        if self.predictor is not None:
+            self.predictor.predict_members([np.zeros((IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)])  # first call's graph work
 
     def annotator(self, kind, every=1, smooth=False, style="axes") -> PoseAnnotator:
         """A fresh ``PoseAnnotator`` (new tracks) for a kind of input (``Source.kind``)."""

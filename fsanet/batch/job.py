@@ -1,69 +1,35 @@
-"""A batch job on Ray Data: every unit (``fsanet.batch.plan``) analysed by a pool of actors, each
-holding the exported pose model (loaded once per actor, ONNX Runtime on one thread: no
-TensorFlow in a worker) and the detectors; results assembled by the driver (``fsanet.batch.tables``).
+"""A batch job on Ray Data: every unit (``fsanet.batch.plan``) through three pipeline stages
+(``fsanet.batch.stages``: decoding and detection, pose, writing), each with its own resources;
+results assembled by the driver (``fsanet.batch.tables``).
 
-Exactly once: an actor writes each unit's rows atomically under the unit's name and returns only a
-status; a unit whose actor dies is retried by Ray and rewrites the same file; a job started again with
-the same output skips the units whose file exists. The tables are assembled from those files alone,
-so a resumed job gives the same tables as one uninterrupted run.
+Exactly once: stage 3 writes each unit's rows atomically under the unit's name and returns only a
+status; a unit whose worker dies is retried by Ray and rewrites the same file; a job started again
+with the same output skips the units whose file exists. The tables are assembled from those files
+alone, so a resumed job gives the same tables as one uninterrupted run.
 
 Ray: with no ``address`` a local Ray starts on this machine (small object store, no dashboard);
-``address="auto"`` or ``"ray://HOST:PORT"`` joins a cluster, whose nodes must all see the inputs and
-the output folder (a shared filesystem): the model travels to the actors as bytes.
+``address="auto"`` or ``"ray://HOST:PORT"`` joins a cluster, whose nodes must all reach the inputs
+and the output folder (a shared filesystem, or URIs: ``fsanet.batch.storage``): the model travels
+to the actors as bytes.
 """
 
 from __future__ import annotations
 
-import atexit
-import os
-import shutil
 import tempfile
 import time
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from fsanet.batch.plan import Unit, expand, units_of
-from fsanet.batch.tables import segment_path, stitch, summary_row, unit_table, write_table, write_unit
+from fsanet.batch import storage
+from fsanet.batch.plan import STAGES, expand, is_image, units_of, video_length
+from fsanet.batch.stages import ERROR_TEXT, DetectStage, PoseStage, unit_rows, write_units
+from fsanet.batch.tables import read_table, segment_path, stitch, summary_row, write_table
 from fsanet.errors import FSANetError, InputError, UsageError, one_line
 
 LOCAL_OBJECT_STORE = 200 * 1024 * 1024
-"""Bytes of a local Ray's object store: units carry paths and statuses, not frames."""
-ERROR_TEXT = 300
-
-
-class UnitWorker:
-    """A Ray actor: the estimator of the job's options, built once, run on one unit per call."""
-
-    def __init__(self, model_bytes, model_name, options, output, every, smooth):
-        from fsanet.api.estimator import HeadPoseEstimator
-        from fsanet.deploy.runners import ExportedModel
-        folder = tempfile.mkdtemp(prefix="fsanet-batch-")
-        atexit.register(shutil.rmtree, folder, True)
-        path = Path(folder) / model_name
-        path.write_bytes(model_bytes)
-        self.estimator = HeadPoseEstimator(ExportedModel(path, threads=1), **options)
-        self.output, self.every, self.smooth = output, every, smooth
-
-    def __call__(self, batch):
-        statuses = []
-        for path, kind, start, stop in zip(batch["path"], batch["kind"], batch["start"], batch["stop"]):
-            unit = Unit(str(path), str(kind), int(start), None if stop < 0 else int(stop))
-            statuses.append(self.run_unit(unit))
-        return {name: [s[name] for s in statuses] for name in ("key", "frames", "faces", "error", "seconds")}
-
-    def run_unit(self, unit):
-        started = time.perf_counter()
-        try:
-            frames = list(self.estimator.analyze(unit.path, self.every, self.smooth, unit.start, unit.stop))
-            table = unit_table(unit, frames, self.smooth and unit.kind == "video")
-            write_unit(self.output, unit, table)
-        except Exception as e:  # noqa: BLE001  (OpenCV, a runtime: the input's problem, recorded)
-            return {"key": unit.key, "frames": 0, "faces": 0, "error": one_line(e, ERROR_TEXT),
-                    "seconds": time.perf_counter() - started}
-        return {"key": unit.key, "frames": len(frames), "faces": table.num_rows, "error": "",
-                "seconds": time.perf_counter() - started}
+"""Bytes of a local Ray's object store: it carries the crops between stages 1 and 2 (12 KiB a face;
+a 500-frame segment of one face: 6 MB), Ray Data's backpressure keeps it within bounds."""
 
 
 def model_file(model, protocol) -> Path:
@@ -89,68 +55,125 @@ def connect(address=None, num_cpus=None):
     return ray
 
 
+def remote_length(path):
+    """(frames, problem) of a video at a URI, read where this runs (a worker: the file is copied to
+    a local temporary file there, as stage 1 does)."""
+    with tempfile.TemporaryDirectory(prefix="fsanet-batch-") as folder:
+        try:
+            return video_length(storage.copy_to(path, folder)), ""
+        except Exception as e:  # noqa: BLE001  (the store, OpenCV: the input's problem, recorded)
+            return 0, one_line(e, ERROR_TEXT)
+
+
+def stage_resources(cluster, workers=None, num_cpus=None, num_gpus=None) -> dict:
+    """{stage: {"workers", "cpus", "gpus"}} of the detection and pose stages from the flags' values
+    ({stage: number}, or one number for every stage; GPUs serve the pose stage alone) and the
+    cluster's resources (``ray.cluster_resources()``): one pose actor and the CPUs left to detection
+    unless told. A job the cluster cannot hold now is refused here, in one line, rather than left
+    waiting for resources that never come."""
+    def values(value, stages):
+        return value if isinstance(value, dict) else dict.fromkeys(stages, value) if value is not None else {}
+    workers, cpus, gpus = values(workers, STAGES), values(num_cpus, STAGES), values(num_gpus, ("pose",))
+    stages = {stage: {"cpus": cpus.get(stage, 1.0), "gpus": gpus.get(stage, 0.0)} for stage in STAGES}
+    have_cpus, have_gpus = cluster.get("CPU", 0.0), cluster.get("GPU", 0.0)
+    if any(n < 1 or n != int(n) for n in workers.values()):
+        raise UsageError("--workers: each stage needs a whole number of workers, at least one")
+    stages["pose"]["workers"] = int(workers.get("pose", 1))
+    left = have_cpus - stages["pose"]["workers"] * stages["pose"]["cpus"]
+    stages["detect"]["workers"] = int(workers["detect"] if "detect" in workers else
+                                      max(1, int(left // stages["detect"]["cpus"])) if stages["detect"]["cpus"] else 1)
+    need_cpus = sum(s["workers"] * s["cpus"] for s in stages.values())
+    need_gpus = stages["pose"]["workers"] * stages["pose"]["gpus"]
+    if need_gpus > have_gpus:
+        raise UsageError(f"--num-gpus pose={stages['pose']['gpus']:g}: {stages['pose']['workers']} pose worker(s) "
+                         f"need {need_gpus:g} GPUs, the Ray cluster has {have_gpus:g}")
+    if need_cpus > have_cpus:
+        asked = ", ".join(f"{name} {s['workers']} x {s['cpus']:g}" for name, s in stages.items())
+        raise UsageError(f"--workers / --num-cpus: {asked} = {need_cpus:g} CPUs, the Ray cluster has {have_cpus:g}")
+    return stages
+
+
 def run_batch(inputs, output, model="fusion", protocol="300W_LP", every=10, smooth=False,
-              segment_frames=100, workers=None, num_cpus=1, num_gpus=0, address=None, detector=None,
+              segment_frames=100, workers=None, num_cpus=None, num_gpus=None, address=None, detector=None,
               report=print) -> dict:
-    """Run a job (see the module docstring); returns its summary numbers."""
+    """Run a job (see the module docstring); returns its summary numbers. ``output``: a folder's
+    path or URI; ``workers`` / ``num_cpus`` / ``num_gpus``: see ``stage_resources``."""
     if segment_frames % every:
         raise UsageError(f"--segment-frames {segment_frames}: must be a multiple of --every {every} "
                          "(detections then fall on the frames one process detects on)")
+    providers = None
+    if (num_gpus.get("pose") if isinstance(num_gpus, dict) else num_gpus):
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        if address is None:  # this machine's workers: their ONNX Runtime is this one
+            import onnxruntime
+            if providers[0] not in onnxruntime.get_available_providers():
+                raise UsageError("--num-gpus: ONNX Runtime here has no CUDAExecutionProvider (pip install "
+                                 "onnxruntime-gpu on a machine with a CUDA GPU)")
     started = time.perf_counter()
-    output = Path(output)
+    output = str(output)
     paths, problems = expand(inputs)
     if not paths:  # nothing to do: a bad input, not a job with errors
         raise InputError(f"{problems[0][0]}: {problems[0][1]}")
     errors = [{"path": text, "stage": "input", "reason": reason} for text, reason in problems]
-    units, sources = [], {}
-    for path in paths:
-        try:
-            sources[path] = units_of(path, segment_frames)
-            units.extend(sources[path])
-        except FSANetError as e:
-            errors.append({"path": path, "stage": "open", "reason": one_line(e, ERROR_TEXT)})
-    todo = [u for u in units if not segment_path(output, u).exists()]
     model_path = model_file(model, protocol)
     model_bytes = model_path.read_bytes()
     connecting = time.perf_counter()
-    ray = connect(address, None if workers is None else workers * num_cpus)
+    ray = connect(address)
     ray_seconds = time.perf_counter() - connecting
-    failed, busy = {}, 0.0
+    stages = stage_resources(ray.cluster_resources(), workers, num_cpus, num_gpus)
+    remote = [p for p in paths if storage.is_uri(p) and not is_image(p)]
+    lengths = dict(zip(remote, ray.get([ray.remote(remote_length).remote(p) for p in remote])))
+    units, sources = [], {}
+    for path in paths:
+        try:
+            frames, problem = lengths.get(path, (None, ""))
+            if problem:
+                raise InputError(problem)
+            sources[path] = units_of(path, segment_frames, frames)
+            units.extend(sources[path])
+        except FSANetError as e:
+            errors.append({"path": path, "stage": "open", "reason": one_line(e, ERROR_TEXT)})
+    done = storage.files_under(storage.join(output, "segments"))
+    todo = [u for u in units if segment_path(output, u) not in done]
+    statuses = []
     if todo:
-        size = workers or max(1, int(ray.cluster_resources().get("CPU", 1) // num_cpus))
-        options = {"detector": detector} if detector else {}
-        dataset = ray.data.from_items(
-            [{"path": u.path, "kind": u.kind, "start": u.start, "stop": -1 if u.stop is None else u.stop}
-             for u in todo], override_num_blocks=len(todo))
-        statuses = dataset.map_batches(
-            UnitWorker, batch_size=1, compute=ray.data.ActorPoolStrategy(size=min(size, len(todo))),
-            fn_constructor_kwargs={"model_bytes": model_bytes, "model_name": model_path.name, "options": options, "output": str(output),
-                                   "every": every, "smooth": smooth},
-            num_cpus=num_cpus, num_gpus=num_gpus or None,
-        ).take_all()
-        failed = {s["key"]: s["error"] for s in statuses if s["error"]}
-        busy = sum(s["seconds"] for s in statuses)
+        data = ray.data
+        dataset = data.from_items(unit_rows(todo), override_num_blocks=len(todo)).map_batches(
+            DetectStage, batch_size=1, num_cpus=stages["detect"]["cpus"],
+            compute=data.ActorPoolStrategy(size=min(stages["detect"]["workers"], len(todo))),
+            fn_constructor_kwargs={"options": {"detector": detector} if detector else {}, "every": every},
+        ).map_batches(
+            PoseStage, batch_size=1, num_cpus=stages["pose"]["cpus"], num_gpus=stages["pose"]["gpus"] or None,
+            compute=data.ActorPoolStrategy(size=min(stages["pose"]["workers"], len(todo))),
+            fn_constructor_kwargs={"model_bytes": model_bytes, "model_name": model_path.name, "providers": providers},
+        ).map_batches(write_units, batch_size=1, num_cpus=0, compute=data.TaskPoolStrategy(size=1),
+                      fn_kwargs={"output": output, "smooth": smooth})
+        statuses = dataset.take_all()
+    failed = {s["key"]: (s["stage"], s["error"]) for s in statuses if s["error"]}
+    done = storage.files_under(storage.join(output, "segments"))
     frames = faces = 0
     summaries = []
     for path, source_units in sources.items():
         unit_errors = [failed[u.key] for u in source_units if u.key in failed]
-        errors.extend({"path": path, "stage": "analyze", "reason": e} for e in unit_errors)
-        tables = [pq.read_table(segment_path(output, u)) for u in source_units
-                  if segment_path(output, u).exists()]
+        errors.extend({"path": path, "stage": stage, "reason": reason} for stage, reason in unit_errors)
+        tables = [read_table(segment_path(output, u)) for u in source_units
+                  if segment_path(output, u) in done]
         if not tables:
             continue
         stitched = stitch(tables, every)
-        write_table(output / "rows" / f"source_id={source_units[0].source_id}" / "rows.parquet", stitched)
+        write_table(storage.join(output, "rows", f"source_id={source_units[0].source_id}", "rows.parquet"), stitched)
         summaries.append(summary_row(path, source_units[0].source_id, tables, stitched, len(unit_errors)))
         frames += summaries[-1]["frames"]
         faces += summaries[-1]["faces"]
-    write_table(output / "summary.parquet", pa.Table.from_pylist(summaries) if summaries
+    write_table(storage.join(output, "summary.parquet"), pa.Table.from_pylist(summaries) if summaries
                 else pa.table({"path": pa.array([], pa.string())}))
-    write_table(output / "errors.parquet", pa.Table.from_pylist(
+    write_table(storage.join(output, "errors.parquet"), pa.Table.from_pylist(
         errors, schema=pa.schema([("path", pa.string()), ("stage", pa.string()), ("reason", pa.string())])))
     seconds = time.perf_counter() - started
     result = {"sources": len(summaries), "frames": frames, "faces": faces, "errors": len(errors),
-              "seconds": seconds, "ray_start_seconds": ray_seconds, "skipped": len(units) - len(todo), "unit_seconds": busy}
+              "seconds": seconds, "ray_start_seconds": ray_seconds, "skipped": len(units) - len(todo),
+              "stages": stages, "stage_seconds": {stage: sum(s[f"{stage}_seconds"] for s in statuses)
+                                                  for stage in ("detect", "pose", "write")}}
     report(f"{len(summaries)} sources, {frames} frames, {faces} faces, {len(errors)} errors in "
            f"{seconds:.1f} s ({frames / max(seconds, 1e-9):.1f} frames/s; {result['skipped']} units "
            f"already done)")

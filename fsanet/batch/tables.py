@@ -20,14 +20,12 @@ a multiple of ``every`` frames long, so detections fall on the frames one proces
 from __future__ import annotations
 
 import io
-from pathlib import Path
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from scipy.optimize import linear_sum_assignment
 
-from fsanet.core.outputs import atomic_write
+from fsanet.batch import storage
 from fsanet.core.pose import ANGLES
 from fsanet.faces.boxes import iou
 from fsanet.video.records import columns, flat_row
@@ -44,22 +42,19 @@ def schema(smoothed=False) -> pa.Schema:
                       for c in columns(spread=False, smoothed=smoothed)] + [("path", pa.string())])
 
 
-def unit_table(unit, frames, smoothed=False) -> pa.Table:
-    """A unit's rows from its frames' records (lists of ``FaceRecord``), its frame count kept in
-    the table's metadata."""
-    rows = [dict(flat_row(r.as_dict()), path=unit.path) for records in frames for r in records]
+def unit_table(unit, records, frames, smoothed=False) -> pa.Table:
+    """A unit's rows from its ``FaceRecord`` objects, its ``frames`` count kept in the table's
+    metadata."""
+    rows = [dict(flat_row(r.as_dict()), path=unit.path) for r in records]
     names = schema(smoothed)
     table = pa.Table.from_pylist([{c: row.get(c) for c in names.names} for row in rows], schema=names)
-    return table.replace_schema_metadata({FRAMES_KEY: str(len(frames)).encode()})
+    return table.replace_schema_metadata({FRAMES_KEY: str(frames).encode()})
 
 
-def segment_path(output, unit) -> Path:
-    return Path(output) / "segments" / f"{unit.key}.parquet"
-
-
-def write_unit(output, unit, table):
-    """The unit's file, whole or absent: a retried or repeated unit replaces it with the same rows."""
-    write_table(segment_path(output, unit), table)
+def segment_path(output, unit) -> str:
+    """The unit's file (a path or URI): written whole or absent; a retried or repeated unit
+    replaces it with the same rows."""
+    return storage.join(output, "segments", f"{unit.key}.parquet")
 
 
 def stitch(tables, every, min_iou=0.3, max_missed=3) -> pa.Table:
@@ -108,9 +103,14 @@ def summary_row(path, source_id, tables, stitched, errors) -> dict:
 
 
 def write_table(path, table):
-    """A Parquet file, whole or absent."""
+    """A Parquet file (a path or URI), whole or absent."""
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path) as f:
-        f.write(buffer.getvalue())
+    storage.write_bytes(path, buffer.getvalue())
+
+
+def read_table(path) -> pa.Table:
+    if not storage.is_uri(path):
+        return pq.read_table(path)
+    fs, inner = storage.filesystem(path)
+    return pq.read_table(inner, filesystem=fs)

@@ -2,8 +2,13 @@
 
     fsanet batch photos/ lectures/*.mp4 manifest.txt --output results/
     fsanet batch archive.csv --output results/ --address auto          # on a running Ray cluster
+    fsanet batch "s3://bucket/talks/*.mp4" --output s3://bucket/results --num-gpus pose=1
 
-INPUT: files, folders, globs, or manifests (.txt: a path a line; .csv: a ``path`` column or the first).
+INPUT: files, folders, globs, or manifests (.txt: a path a line; .csv: a ``path`` column or the first),
+local paths or URIs (s3://, gs://, ...: what pyarrow's filesystems read; options in the URI's query).
+Stages: detect (decode, detect, track, crop), pose (the exported model), write; --workers,
+--num-cpus and --num-gpus take N (every stage; GPUs: the pose stage) or STAGE=N[,STAGE=N].
+
 Writes under --output: rows/source_id=<source>/rows.parquet (the --data columns and the input's path),
 summary.parquet (per source), errors.parquet (inputs that failed: a bad file never stops the job),
 and segments/ (each finished unit of work: a job started again with the same --output skips them).
@@ -13,15 +18,14 @@ across the cuts, smoothing restarts at each. Exit 0: done; 1: some input failed 
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from fsanet.batch.plan import per_stage
 from fsanet.commands import add_protocol_argument, positive_int
 from fsanet.faces.detectors import DETECTORS
 
 
 def add_arguments(parser):
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders, globs or manifests")
-    parser.add_argument("--output", required=True, type=Path, help="folder for the tables")
+    parser.add_argument("--output", required=True, help="folder (a path or URI) for the tables")
     parser.add_argument("--model", default="fusion", help="model spec or an exported .onnx (default: fusion)")
     add_protocol_argument(parser)
     parser.add_argument("--detector", choices=list(DETECTORS),
@@ -30,17 +34,24 @@ def add_arguments(parser):
     parser.add_argument("--smooth", action="store_true", help="videos: add One-Euro-smoothed angles")
     parser.add_argument("--segment-frames", type=positive_int, default=500,
                         help="frames per video segment, a multiple of --every (default 500)")
-    parser.add_argument("--workers", type=positive_int, help="pose actors (default: the CPUs / --num-cpus)")
-    parser.add_argument("--num-cpus", type=positive_int, default=1, help="CPUs per actor (default 1)")
-    parser.add_argument("--num-gpus", type=float, default=0, help="GPUs per actor (default 0)")
+    parser.add_argument("--workers", type=lambda text: per_stage(text, "--workers"),
+                        help="actors per stage (default: pose=1, detect= the CPUs left)")
+    parser.add_argument("--num-cpus", type=lambda text: per_stage(text, "--num-cpus"),
+                        help="CPUs per actor of each stage (default 1)")
+    parser.add_argument("--num-gpus", type=lambda text: per_stage(text, "--num-gpus", ("pose",)),
+                        help="GPUs per pose actor (default 0; ONNX Runtime's CUDA provider: onnxruntime-gpu)")
     parser.add_argument("--address", help="a Ray cluster: auto or ray://HOST:PORT (default: a local Ray)")
 
 
 def run(args) -> int:
+    from fsanet.batch import storage
     from fsanet.batch.job import run_batch
     from fsanet.core.outputs import check_output
 
-    check_output(args.output, "--output", folder=True)
+    if storage.is_uri(args.output):
+        storage.check_folder(args.output, "--output")
+    else:
+        check_output(args.output, "--output", folder=True)
     result = run_batch(args.inputs, args.output, args.model, args.protocol, args.every, args.smooth,
                        args.segment_frames, args.workers, args.num_cpus, args.num_gpus, args.address,
                        args.detector)

@@ -72,11 +72,14 @@ class PosePredictor:
             self.backend, self._forward = select_runner(model, backend)
 
     @classmethod
-    def from_file(cls, path, threads=None, normalize=False, value_range=None) -> PosePredictor:
+    def from_file(cls, path, threads=None, normalize=False, value_range=None, providers=None) -> PosePredictor:
         """A predictor of an exported ``.onnx`` / ``.tflite`` file under its runtime alone (no
         TensorFlow). ``threads``: how many runtime instances a large batch is spread over (each runs
-        on one thread); None takes what the engine granted this process (``fsanet.deploy.runners.granted_cpus``)."""
-        return cls(ExportedModel(path, threads=threads), normalize=normalize, value_range=value_range)
+        on one thread); None takes what the engine granted this process (``fsanet.deploy.runners.granted_cpus``).
+        ``providers``: ONNX Runtime's execution providers, e.g. ``["CUDAExecutionProvider",
+        "CPUExecutionProvider"]`` for a GPU (onnxruntime-gpu); None: the CPU."""
+        return cls(ExportedModel(path, threads=threads, providers=providers), normalize=normalize,
+                   value_range=value_range)
 
     def __getstate__(self):
         state = dict(self.__dict__)

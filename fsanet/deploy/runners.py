@@ -98,18 +98,21 @@ class _ThreadedRunner:
     """Single-threaded runtime instances, one per calling thread: a batch of up to ``SMALL_BATCH``
     images runs on the caller's; a larger one is cut into chunks of ``SMALL_BATCH`` that a pool of
     ``threads`` workers (None: ``granted_cpus()``) runs side by side (see the module docstring).
-    It pickles without its instances: they reopen, lazily, where it is unpickled."""
+    It pickles without its instances: they reopen, lazily, where it is unpickled. ``providers``:
+    ONNX Runtime's execution providers in order of preference (None: the CPU's alone)."""
 
-    def __init__(self, path, threads=None):
+    def __init__(self, path, threads=None, providers=None):
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise ArgumentTypeError(f"threads is a number of threads (an int, at least 1), got {threads!r}")
-        self.path, self.threads = Path(path), threads
+        if providers is not None and self.backend != "onnxruntime":
+            raise ArgumentTypeError(f"providers are ONNX Runtime's; {Path(path).name} runs under {self.backend}")
+        self.path, self.threads, self.providers = Path(path), threads, providers
         self._local = threading.local()
         self._pool = None
         self._instance()  # opens the file now: a bad file fails here, not mid-video
 
     def __getstate__(self):
-        return {"path": self.path, "threads": self.threads}
+        return {"path": self.path, "threads": self.threads, "providers": self.providers}
 
     def __setstate__(self, state):
         self.__dict__.update(state)
@@ -144,9 +147,14 @@ class OnnxRuntimeRunner(_ThreadedRunner):
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        providers = self.providers or ["CPUExecutionProvider"]
+        missing = [p for p in providers if p not in onnxruntime.get_available_providers()]
+        if missing:  # ONNX Runtime itself would fall back to the CPU with a warning only
+            raise ExportError(f"{self.path}: ONNX Runtime {onnxruntime.__version__} here has no {', '.join(missing)} "
+                              f"(it has {', '.join(onnxruntime.get_available_providers())}; CUDA needs the "
+                              "onnxruntime-gpu package)")
         try:
-            session = onnxruntime.InferenceSession(str(self.path), options,
-                                                   providers=["CPUExecutionProvider"])
+            session = onnxruntime.InferenceSession(str(self.path), options, providers=providers)
         except Exception as e:  # ONNX Runtime raises its own types for unreadable files
             raise ExportError(f"{self.path}: not a readable ONNX model ({one_line(e, LIBRARY_TEXT)})") from e
         dtypes = {"tensor(float)": "float32"}
@@ -238,9 +246,10 @@ def file_backend(path) -> str | None:
 class ExportedModel:
     """An exported file standing in for a model where only inference is needed (``PosePredictor``,
     the demo, evaluation): ``model(images)`` gives (N, 3) angles under the file's own runtime.
-    ``threads``: an ONNX / LiteRT runner's pool size (``_ThreadedRunner``)."""
+    ``threads``: an ONNX / LiteRT runner's pool size, ``providers``: an ONNX runner's execution
+    providers (``_ThreadedRunner``)."""
 
-    def __init__(self, path, threads=None):
+    def __init__(self, path, threads=None, providers=None):
         self.path = Path(path)
         self.backend = file_backend(self.path)
         if not self.path.exists():
@@ -249,7 +258,7 @@ class ExportedModel:
             raise ExportError(f"{self.path}: not an exported model (.onnx, .tflite or a SavedModel "
                               "folder)")
         self.runner = (FILE_RUNNERS[self.backend](self.path) if self.backend == "tensorflow"
-                       else FILE_RUNNERS[self.backend](self.path, threads))
+                       else FILE_RUNNERS[self.backend](self.path, threads, providers))
         self.metadata = read_metadata(self.path)
         self.name = self.metadata.get("variant") or self.path.stem
         self.input_shape = (None, IMAGE_SIZE, IMAGE_SIZE, 3)

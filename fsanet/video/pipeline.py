@@ -87,21 +87,30 @@ class PoseAnnotator:
                 pass
         return detection_box(clipped, width, height)  # the authors' demo: around the clipped box
 
-    def __call__(self, frame, time_s=None, source="", draw=True):
-        """The ``FaceRecord`` of each face in ``frame`` (its index is ``self.frames``), drawn onto it
-        unless ``draw`` is false. ``time_s``: the frame's time in seconds (None for photos)."""
-        start = time.perf_counter()
+    def locate(self, frame):
+        """(track, box cut to the frame) of each face of ``frame``, the frame numbered ``self.frames``:
+        detected on every ``every``-th frame and linked to tracks, carried in between. ``__call__``
+        then counts the frame; a caller using this alone (``fsanet.batch``) counts it itself."""
         if self.frames % self.every == 0:
             tracks = self.tracker.update(self.detect(frame))
         else:
             tracks = self.tracker.carry()
         height, width = frame.shape[:2]
-        faces = [(t, b) for t in tracks if (b := clip_box(t.box, width, height)) is not None]
+        return [(t, b) for t in tracks if (b := clip_box(t.box, width, height)) is not None]
+
+    def crops(self, frame, faces):
+        """The network's input crop of each face ``locate`` found, by the crop rule."""
+        return [crop_and_resize(frame, self.crop_box(frame, track.box, box)) for track, box in faces]
+
+    def __call__(self, frame, time_s=None, source="", draw=True):
+        """The ``FaceRecord`` of each face in ``frame`` (its index is ``self.frames``), drawn onto it
+        unless ``draw`` is false. ``time_s``: the frame's time in seconds (None for photos)."""
+        start = time.perf_counter()
+        faces = self.locate(frame)
         detected = time.perf_counter()
         records = []
         if faces:
-            crops = [crop_and_resize(frame, self.crop_box(frame, track.box, box)) for track, box in faces]
-            angles, members = self.predictor.predict_members(crops)
+            angles, members = self.predictor.predict_members(self.crops(frame, faces))
             spread = members.std(axis=1) if members is not None else [None] * len(faces)
             for (track, box), pose, deviation in zip(faces, angles, spread):
                 smoothed = None
@@ -129,17 +138,23 @@ def annotated_frames(source, annotator, draw=False, timings=None):
     its presentation time (``Source.frame_time``), a camera's the seconds since the first frame;
     photos have none and are unrelated (each starts a fresh set of tracks, IDs from 0). ``timings``
     (a dict of seconds) gets the time spent waiting for frames."""
+    for name, frame, time_s in timed_frames(source, timings):
+        if time_s is None:
+            annotator.tracker = FaceTracker()
+        yield name, frame, annotator(frame, time_s, name, draw=draw)
+
+
+def timed_frames(source, timings=None):
+    """(name, frame, time in seconds) for each frame of ``source``: a video frame's presentation
+    time (``Source.frame_time``), a camera's seconds since the first frame, None for photos (each
+    unrelated to the others). ``timings`` (a dict of seconds) gets the time spent waiting for frames."""
     still = source.kind in ("image", "folder")
     start = tick = time.perf_counter()
     for name, frame in source:
         if timings is not None:
             timings["waiting for frames"] += time.perf_counter() - tick
-        if still:
-            annotator.tracker = FaceTracker()
-            time_s = None
-        else:
-            time_s = source.frame_time() if source.kind == "video" else time.perf_counter() - start
-        yield name, frame, annotator(frame, time_s, name, draw=draw)
+        time_s = None if still else source.frame_time() if source.kind == "video" else time.perf_counter() - start
+        yield name, frame, time_s
         tick = time.perf_counter()
 
 
