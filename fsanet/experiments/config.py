@@ -99,11 +99,14 @@ class TrainingConfig:
 @dataclasses.dataclass(frozen=True)
 class AugmentConfig:
     """Augmentation beyond the authors' (``fsanet.data.augment``): in-plane rotation by a uniform angle
-    in ``rotate`` degrees ([] = none), with ``rotate_probability`` per image, the label turned to match."""
+    in ``rotate`` degrees ([] = none), with ``rotate_probability`` per image, the label turned to match;
+    a surgical-mask-like occlusion of the lower face with probability ``occlude`` (0 = none; needs
+    the training files' ``landmarks``, which ``fsanet prepare-type1`` stores)."""
 
     rotate: tuple = _value("interval", (), lambda v: not v or -180 <= v[0] <= v[1] <= 180,
                            "[lo, hi] with -180 <= lo <= hi <= 180")
     rotate_probability: float = _value("number", 0.5, lambda v: 0 <= v <= 1, "in [0, 1]")
+    occlude: float = _value("number", 0.0, lambda v: 0 <= v <= 1, "in [0, 1]")
 
 
 @dataclasses.dataclass(frozen=True)
