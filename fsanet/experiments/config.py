@@ -111,8 +111,9 @@ class AugmentConfig:
 
 @dataclasses.dataclass(frozen=True)
 class HeadOptions:
-    """Options of the non-SSR heads (``fsanet.model.heads``): BEL's code and bits per angle
-    (the BEL paper: 200 for protocol 1, 150 for protocol 2), the classification head's bins."""
+    """Options of the non-SSR heads (``fsanet.model.heads``): BEL's code and bits per angle (BEL's
+    runs: 200 quantisation levels for protocol 1, 150 for protocol 2, that is 200 / 150 unary bits
+    or 100 / 75 Johnson bits), the classification head's bins."""
 
     code: str = _value("text", "u", lambda v: v in BEL_CODES, f"one of {list(BEL_CODES)}")
     bits: int = _value("int", 200, lambda v: 2 <= v <= 4096, "in [2, 4096]")
