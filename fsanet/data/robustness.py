@@ -1,7 +1,7 @@
 """Faces changed the way robustness studies change them, labels kept right: in-plane rotation (the
 label turned with the image) and a surgical-mask-like occlusion of the lower face (label unchanged).
 
-Both are used three ways: as training augmentation (``augment.rotate``, ``augment.mask``), to build
+Both are used three ways: as training augmentation (``augment.rotate``, ``augment.occlude``), to build
 test sets (``fsanet prepare-type1 --rotate / --occlusion``) and from Python (``fsanet.rotate_in_plane``,
 ``fsanet.occlude``).
 """
