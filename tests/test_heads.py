@@ -132,11 +132,13 @@ def synthetic_data(tmp_path_factory):
 
 
 @pytest.mark.large
-@pytest.mark.parametrize("head,options", [("bel", 'code = "j"\nbits = 30'), ("bel", 'code = "u"\nbits = 30'),
-                                          ("regression", ""), ("classification", "bins = 66")])
-def test_each_head_learns_synthetic_heads_and_exports_at_parity(head, options, synthetic_data, tmp_path):
+@pytest.mark.parametrize("head,options,share", [("bel", 'code = "j"\nbits = 30', 0.4),
+                                                ("bel", 'code = "u"\nbits = 30', 0.4),
+                                                ("regression", "", 0.5), ("classification", "bins = 66", 0.6)])
+def test_each_head_learns_synthetic_heads_and_exports_at_parity(head, options, share, synthetic_data, tmp_path):
     """8 epochs of 1,500 synthetic heads with the synthetic recipe (augmentation on): every head's
-    held-out MAE is under half that of predicting the training mean (26.96; measured: README)."""
+    held-out MAE is well under that of predicting the training mean (26.96). Measured (README): BEL
+    Johnson 6.1, unary 7.5 (22.9 and 23.1 before its logit gain), regression 7.9, classification 12.6."""
     folder, (_, train_poses), (val_images, val_poses) = synthetic_data
     for name in ("synthetic_train.npz", "synthetic_validation.npz"):
         (tmp_path / name).symlink_to(folder / name)
@@ -148,7 +150,7 @@ def test_each_head_learns_synthetic_heads_and_exports_at_parity(head, options, s
     baseline = float(np.abs(val_poses - train_poses.mean(axis=0)).mean())
     held_out = float(np.abs(PosePredictor(model, backend="keras")(list(val_images)) - val_poses).mean())
     print(f"{head} {options!r}: held-out MAE {held_out:.2f} vs mean baseline {baseline:.2f}")
-    assert baseline > 20 and held_out < 0.5 * baseline
+    assert baseline > 20 and held_out < share * baseline
     path = export(model, tmp_path / "m.onnx", "onnx")
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     images = val_images[:16].astype(np.float32)
