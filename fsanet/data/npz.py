@@ -117,7 +117,8 @@ def _per_sample(paths, key, angle_filter, valid, what):
                 raise DatasetError(f"{path}: has no {key!r} key ({what}); prepare it again with this version")
             part, poses = npz[key], npz["pose"]
         if len(part) != len(poses) or not valid(part):
-            raise DatasetError(f"{path}: {key!r} must be {what} for {len(poses)} samples, got {part.dtype} {part.shape}")
+            raise DatasetError(f"{path}: {key!r} must be {what} for {len(poses)} samples, "
+                               f"got {part.dtype} {part.shape}")
         parts.append(part[within_range(poses.astype(np.float32))] if angle_filter else part)  # as loaded
     return np.concatenate(parts)
 

@@ -117,16 +117,16 @@ def _sample(jpg, mat, image_size, perturbation):
         raise SampleError("unreadable or truncated image") from None
     labels = _load_mat(mat)
     pose, pt2d = _labels(labels)
-    landmarks = np.asarray(_landmarks_68(labels), np.float64)
+    points = _landmarks_68(labels)
     stem = Path(jpg).stem
     if perturbation and perturbation.occlusion:
-        image = occlude(image, landmarks, perturbation.occlusion, perturbation.rng(stem, 0))
+        image = occlude(image, points, perturbation.occlusion, perturbation.rng(stem, 0))
     try:
         box = landmark_box(pt2d, image.shape[1], image.shape[0])
     except ValueError as e:
         raise SampleError(str(e)) from None
     crop = crop_and_resize(image, box, image_size)
-    landmarks = crop_points(landmarks.T, box, image_size) if landmarks.shape == (2, 68) else None
+    landmarks = _crop_landmarks(points, box, image_size)
     if perturbation and perturbation.rotate is not None:
         degrees = perturbation.rotate
         if degrees == "random":
@@ -134,6 +134,15 @@ def _sample(jpg, mat, image_size, perturbation):
         crop, pose = rotate_in_plane(crop, pose, degrees)
         landmarks = None if landmarks is None else rotate_points(landmarks, degrees, crop.shape)
     return crop, pose, landmarks
+
+
+def _crop_landmarks(points, box, image_size):
+    """The 68 landmarks (68, 2) in crop pixels, or None when the .mat's are not 2 x 68 finite numbers
+    (the crop does not need them: the sample is kept; a file keeps landmarks when all its samples have them)."""
+    points = np.asarray(points)
+    if points.shape != (2, 68) or points.dtype.kind not in "iuf" or not np.isfinite(points).all():
+        return None
+    return crop_points(points.T, box, image_size)
 
 
 def _prepare(task):
