@@ -99,3 +99,29 @@ def test_rotation_augmentation_turns_labels_and_leaves_the_authors_augmentation_
         turn = rotation_from_pose(*turned[1][j].numpy()) @ rotation_from_pose(*poses[j]).T
         assert turn[2, 2] == pytest.approx(1, abs=1e-5)
         assert abs(np.degrees(np.arctan2(turn[1, 0], turn[0, 0]))) <= 45 + 1e-3
+
+
+def test_mask_augmentation_is_seeded_keeps_labels_and_masks_about_its_share():
+    """``occlude_probability``: each image masked (from its landmarks) with that probability, its
+    own generator: labels unchanged, unmasked images exactly as without the option."""
+    import fsanet
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (64, 64, 64, 3), dtype=np.uint8)
+    poses = rng.uniform(-60, 60, (64, 3)).astype(np.float32)
+    jaw = np.stack([np.linspace(10, 54, 17), 30 + 20 * np.sin(np.linspace(0, np.pi, 17))], axis=1)
+    face = np.vstack([jaw, np.tile([[32.0, 26.0]], (51, 1))])  # a jaw line and the nose bridge at (32, 26)
+    landmarks = np.tile(face[None], (64, 1, 1)).astype(np.float32)
+
+    def first_batch(**options):
+        return [t.numpy() for t in next(iter(training_dataset(images, poses, 64, seed=5, epoch=0, shuffle=False,
+                                                              **options)))]
+    plain = first_batch()
+    masked = first_batch(occlude_probability=0.5, landmarks=landmarks)
+    np.testing.assert_array_equal(masked[0], first_batch(occlude_probability=0.5, landmarks=landmarks)[0])
+    np.testing.assert_array_equal(masked[1], plain[1])  # labels unchanged
+    changed = np.any(masked[0] != plain[0], axis=(1, 2, 3))
+    assert 20 <= changed.sum() <= 44  # about half of 64
+    np.testing.assert_array_equal(masked[0][~changed], plain[0][~changed])
+    assert np.any(first_batch(occlude_probability=1.0, landmarks=landmarks)[0] != plain[0], axis=(1, 2, 3)).all()
+    with pytest.raises(fsanet.FSANetError, match="masks need the"):
+        training_dataset(images, poses, 8, 0, 0, occlude_probability=0.5)

@@ -101,9 +101,10 @@ def test_the_ssr_head_keeps_the_authors_config():
 
 
 def test_head_configs_load_and_are_checked(tmp_path):
-    for protocol, bits in (("protocol1", 200), ("protocol2", 150)):
+    for protocol, levels in (("protocol1", 200), ("protocol2", 150)):  # BEL's quantisation levels
         config = load_config(ROOT / "configs" / protocol / "capsule_bel_j.toml")
-        assert (config.head, config.head_options.code, config.head_options.bits) == ("bel", "j", bits)
+        assert (config.head, config.head_options.code, config.head_options.bits) == ("bel", "j", levels // 2)
+        assert load_config(ROOT / "configs" / protocol / "capsule_bel_u.toml").head_options.bits == levels
         assert load_config(ROOT / "configs" / protocol / "capsule_classification.toml").head_options.bins == 66
     assert load_config(ROOT / "configs" / "protocol1" / "capsule.toml").head == "ssr"
     bad = tmp_path / "bad.toml"
@@ -131,13 +132,13 @@ def synthetic_data(tmp_path_factory):
 
 
 @pytest.mark.large
-@pytest.mark.parametrize("head,options,share", [("bel", 'code = "j"\nbits = 30', 0.9),
-                                                ("bel", 'code = "u"\nbits = 30', 0.9),
+@pytest.mark.parametrize("head,options,share", [("bel", 'code = "j"\nbits = 30', 0.4),
+                                                ("bel", 'code = "u"\nbits = 30', 0.4),
                                                 ("regression", "", 0.5), ("classification", "bins = 66", 0.6)])
 def test_each_head_learns_synthetic_heads_and_exports_at_parity(head, options, share, synthetic_data, tmp_path):
-    """8 epochs of 1,500 synthetic heads with the synthetic recipe (augmentation on). Measured, held-out
-    MAE against 26.96 for the mean: BEL Johnson 30 bits 22.9, BEL unary 30 bits 23.1. BEL's bits learn
-    their marginals first and its decoded MAE falls late (README), hence its looser bound ``share``."""
+    """8 epochs of 1,500 synthetic heads with the synthetic recipe (augmentation on): every head's
+    held-out MAE is well under that of predicting the training mean (26.96). Measured (README): BEL
+    Johnson 6.1, unary 7.5 (22.9 and 23.1 before its logit gain), regression 7.9, classification 12.6."""
     folder, (_, train_poses), (val_images, val_poses) = synthetic_data
     for name in ("synthetic_train.npz", "synthetic_validation.npz"):
         (tmp_path / name).symlink_to(folder / name)
@@ -219,3 +220,24 @@ def test_heads_export_at_parity(head, format, tmp_path):
     expected = np.asarray(model(images))
     assert np.abs(expected).max() > 1
     assert np.abs(run(images) - expected).max() <= 1e-3
+
+
+@pytest.mark.large
+def test_the_heads_preset_runs_end_to_end(aflw_samples, tmp_path, monkeypatch, capsys):
+    """``fsanet test --preset configs/protocol1/heads.toml`` on the 16 AFLW2000 samples: the released
+    capsule and one model per head (untrained here: the table, not the figures, is under test)."""
+    write_pose_npz(tmp_path / "AFLW2000.npz", *aflw_samples)
+    monkeypatch.chdir(tmp_path)
+    heads = {"bel_u": dict(head="bel", bel_code="u", bel_bits=20), "bel_j": dict(head="bel", bel_code="j", bel_bits=10),
+             "regression": dict(head="regression"), "classification": dict(head="classification")}
+    for name, head in heads.items():
+        (tmp_path / "runs" / f"capsule_{name}" / "capsule").mkdir(parents=True)
+        fsanet.build_variant("capsule", **head).save(tmp_path / "runs" / f"capsule_{name}" / "capsule" / "final.keras")
+    assert run_command("test", ["--preset", str(ROOT / "configs" / "protocol1" / "heads.toml"),
+                                "--test", "AFLW2000.npz", "--json", "heads.json"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if "AFLW2000" not in line]
+    for name in heads:
+        assert sum(f"capsule_{name}" in row for row in rows) == 1, rows
+    results = json.loads((tmp_path / "heads.json").read_text())["models"]
+    assert len(results) == 5 and all("AFLW2000" in r for r in results.values())
+    assert results["capsule"]["AFLW2000"]["mae"] < 6  # the released ssr row

@@ -107,3 +107,67 @@ def test_a_turned_faces_hidden_landmarks_do_not_stretch_the_mask(shared):
     hidden[20] = -1
     with pytest.raises(fsanet.FSANetError, match="nose and chin"):
         mask_polygon(hidden)
+
+
+def test_prepared_files_keep_the_landmarks_in_crop_pixels(shared, tmp_path):
+    """prepare-type1 stores each sample's 68 landmarks where they are in the crop (turned with a
+    turned crop): the pixels a mask changes lie inside the mask drawn from the stored landmarks."""
+    import cv2
+    from fsanet.cli import run_command
+    from fsanet.data.npz import load_landmarks, load_pose_npz
+    from fsanet.data.robustness import rotate_points
+    samples = shared / "data" / "aflw2000_samples"
+    for name, flags in {"plain": [], "mask": ["--occlusion", "mask"], "rot": ["--rotate", "30"]}.items():
+        assert run_command("prepare-type1", ["--input", str(samples), "--output", str(tmp_path / f"{name}.npz"),
+                                             "--workers", "1", *flags]) == 0
+    plain, masked = load_pose_npz(tmp_path / "plain.npz")[0], load_pose_npz(tmp_path / "mask.npz")[0]
+    landmarks = load_landmarks([tmp_path / "plain.npz"], angle_filter=False)
+    assert landmarks.shape == (16, 68, 2) and landmarks.dtype == np.float32
+    assert np.array_equal(np.load(tmp_path / "plain.npz")["image"], plain)  # the authors' keys as before
+    inside = []
+    for crop, mask, points in zip(plain, masked, landmarks):
+        region = np.zeros((64, 64), np.uint8)
+        cv2.fillPoly(region, [np.round(mask_polygon(points)).astype(np.int32)], 1)
+        changed = np.abs(crop.astype(int) - mask).max(axis=-1) > 40
+        inside.append((changed & cv2.dilate(region, np.ones((3, 3))).astype(bool)).sum() / max(changed.sum(), 1))
+    assert np.median(inside) > 0.9, inside
+    turned = load_landmarks([tmp_path / "rot.npz"], angle_filter=False)
+    np.testing.assert_allclose(turned, [rotate_points(p, 30, (64, 64)) for p in landmarks], atol=1e-4)
+
+
+@pytest.mark.large
+def test_training_with_masks_resumes_exactly_and_older_runs_still_resume(shared, tmp_path):
+    import json
+
+    import keras
+    from conftest import ROOT
+    from fsanet.cli import run_command
+    samples = shared / "data" / "aflw2000_samples"
+    assert run_command("prepare-type1", ["--input", str(samples), "--output", str(tmp_path / "aflw.npz"),
+                                         "--workers", "1"]) == 0
+    config = tmp_path / "masks.toml"
+    config.write_text(f'base = "{ROOT / "configs" / "synthetic" / "capsule.toml"}"\n'
+                      "[augment]\nocclude = 0.5\n[training]\nepochs = 2\nbatch_size = 8\n")
+
+    def train(config, output, *flags):
+        return run_command("train", [str(config), "--data-dir", str(tmp_path), "--train", "aflw.npz",
+                                     "--validation", "aflw.npz", "--output-dir", str(tmp_path / output),
+                                     "--quiet", *flags])
+    assert train(config, "whole") == 0
+    assert train(config, "split", "--epochs", "1") == 0
+    assert train(config, "split", "--resume") == 0
+    a, b = (keras.saving.load_model(tmp_path / run / "capsule" / "final.keras", safe_mode=True)
+            for run in ("whole", "split"))
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(wa, wb, rtol=0, atol=1e-6)
+    plain = tmp_path / "plain.toml"  # a run started before masks were an option resumes as it did
+    plain.write_text(f'base = "{ROOT / "configs" / "synthetic" / "capsule.toml"}"\n'
+                     "[training]\nepochs = 2\nbatch_size = 8\n")
+    assert train(plain, "old", "--epochs", "1") == 0
+    saved = tmp_path / "old" / "capsule" / "config.json"
+    record = json.loads(saved.read_text())
+    del record["augment"]["occlude"]
+    saved.write_text(json.dumps(record))
+    assert train(plain, "old", "--resume") == 0
+    unmasked = keras.saving.load_model(tmp_path / "old" / "capsule" / "final.keras", safe_mode=True)  # same seed
+    assert any(np.abs(wa - wu).max() > 1e-4 for wa, wu in zip(a.get_weights(), unmasked.get_weights()))

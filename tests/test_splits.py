@@ -75,7 +75,7 @@ def test_training_data_split_by_identity_follows_the_angle_filter(tmp_path):
     images = _write_set(tmp_path, names, poses)
     config = load_config(RECIPE, {"data.train": ["HELEN.npz", "HELEN_Flip.npz"],
                                   "data.validation_split_by": "identity"})
-    x, y, x_val, y_val, record = training_data(config, tmp_path)
+    x, y, x_val, y_val, record, _ = training_data(config, tmp_path)
     kept = np.delete(np.arange(len(names)), 1)
     assert len(x) + len(x_val) == len(kept) and record["by"] == "identity"
     assert record["validation_samples"] == len(x_val) and len(record["validation_identities"]) == 2
@@ -108,3 +108,20 @@ def test_the_run_folder_records_the_split(tmp_path, capsys):
     assert json.loads((run / "config.json").read_text())["data"]["validation_split_by"] == "identity"
     state = json.loads((run / "state.json").read_text())
     assert state["validation_samples"] == record["validation_samples"] == 2 * 2 * 2
+
+
+def test_masks_in_training_need_the_landmarks_and_follow_the_split(tmp_path):
+    images, poses = np.zeros((10, 64, 64, 3), np.uint8), np.zeros((10, 3))
+    write_pose_npz(tmp_path / "old.npz", images, poses)
+    config = load_config(RECIPE, {"data.train": ["old.npz"], "augment.occlude": 0.3})
+    with pytest.raises(DatasetError, match="old.npz: has no 'landmarks' key"):
+        training_data(config, tmp_path)
+    points = np.arange(10, dtype=np.float32)[:, None, None] + np.zeros((10, 68, 2), np.float32)
+    write_pose_npz(tmp_path / "new.npz", images + np.arange(10, dtype=np.uint8)[:, None, None, None], poses,
+                   landmarks=points)
+    x, _, _, _, _, landmarks = training_data(load_config(RECIPE, {"data.train": ["new.npz"], "augment.occlude": 0.3}),
+                                             tmp_path)
+    np.testing.assert_array_equal(landmarks[:, 0, 0], x[:, 0, 0, 0])  # each image keeps its own landmarks
+    assert training_data(load_config(RECIPE, {"data.train": ["new.npz"]}), tmp_path)[5] is None
+    with pytest.raises(ConfigError, match="occlude must be in"):
+        load_config(RECIPE, {"augment.occlude": 1.5})

@@ -9,9 +9,12 @@ Randomness comes from ``numpy.random.default_rng([seed, epoch, index])``: an ima
 depends only on the seed, the epoch and its index, never on worker scheduling, so a run resumed at
 epoch k sees exactly the images an uninterrupted run would have seen.
 
-Beyond the authors' recipe, ``rotate`` turns images in the image plane (``fsanet.data.robustness``,
-label turned to match) with its own generator ``[seed, epoch, index, 1]``, so the authors'
-augmentation of every image stays the same with or without it.
+Beyond the authors' recipe, ``occlude`` paints a surgical-mask-like occlusion over the lower face
+(``fsanet.data.robustness.occlude``, from the sample's 68 landmarks; label unchanged) before the
+authors' augmentation moves the image, and ``rotate`` turns images in the image plane (label turned
+to match) after it; each draws from its own generator, ``[seed, epoch, index, 2]`` and
+``[seed, epoch, index, 1]``, so the authors' augmentation of every image stays the same with or
+without them.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
-from fsanet.data.robustness import rotate_in_plane
+from fsanet.data.robustness import occlude, rotate_in_plane
+from fsanet.errors import ArgumentValueError
 
 MAX_CROP = 15
 ZOOM_RANGE = (0.8, 1.2)
@@ -93,8 +97,16 @@ def random_rotation(image, pose, rng, degrees, probability):
     return rotate_in_plane(image, pose, rng.uniform(*degrees))
 
 
+def random_occlusion(image, landmarks, rng, probability):
+    """With ``probability``, the image with a mask over the lower face (``occlude``, its look drawn
+    from ``rng``); else unchanged."""
+    if rng.random() >= probability:
+        return image
+    return occlude(image, landmarks, "mask", rng)
+
+
 def training_dataset(images, poses, batch_size, seed, epoch, augmentation=True, shuffle=True,
-                     epochs=None, rotate=(), rotate_probability=0.5):
+                     epochs=None, rotate=(), rotate_probability=0.5, occlude_probability=0.0, landmarks=None):
     """A tf.data pipeline of (float32 images (B, S, S, 3) 0..255, float32 poses (B, 3)).
 
     Yields epoch ``epoch`` and the following ones up to ``epochs`` (exclusive; default: just that
@@ -102,7 +114,12 @@ def training_dataset(images, poses, batch_size, seed, epoch, augmentation=True, 
     resumes mid-run on exactly the batches an uninterrupted run would see. Batches are assembled
     in parallel workers; the result depends only on (seed, epoch). ``rotate`` (lo, hi) degrees:
     with ``rotate_probability``, each image turned in plane (``random_rotation``), label with it.
+    ``occlude_probability``: of masking each image (``random_occlusion``) from ``landmarks``
+    (N, 68, 2), the images' landmarks in pixels.
     """
+    if occlude_probability and np.shape(landmarks) != (len(images), 68, 2):
+        raise ArgumentValueError(f"masks need the (N, 68, 2) landmarks of the {len(images)} images, "
+                                 f"got shape {np.shape(landmarks)}")
     epochs = epoch + 1 if epochs is None else epochs
     num_samples = len(images)
 
@@ -114,6 +131,9 @@ def training_dataset(images, poses, batch_size, seed, epoch, augmentation=True, 
         labels = poses[indices].astype(np.float32)
         for j, i in enumerate(indices):
             image = images[i]
+            if occlude_probability:
+                image = random_occlusion(image, landmarks[i], np.random.default_rng([seed, int(e), int(i), 2]),
+                                         occlude_probability)
             if augmentation:
                 image = augment(image, np.random.default_rng([seed, int(e), int(i)]))
             if rotate:

@@ -2,7 +2,10 @@
 
 npz keys: ``image`` (N, 64, 64, 3) uint8 BGR, ``pose`` (N, 3) float64 degrees [yaw, pitch, roll] (as the
 authors' files store them; loading gives float32 to the networks), ``img_size``; and, in files this
-project prepares, ``name`` (N,) each sample's file stem (what identity-disjoint splits need).
+project prepares, ``name`` (N,) each sample's file stem (what identity-disjoint splits need) and, for
+300W-LP / AFLW2000, ``landmarks`` (N, 68, 2) float32 the 68 face landmarks (x, y) in crop pixels (what
+the online mask augmentation needs). The authors' loader reads ``image`` and ``pose`` only, so it
+reads these files as it reads theirs.
 """
 
 from __future__ import annotations
@@ -104,23 +107,36 @@ def load_pose_sets(paths, angle_filter=True, what="training"):
     return images, poses, dropped
 
 
-def load_sample_names(paths, angle_filter=True):
-    """The ``name`` of every sample of the npz files, in ``load_pose_sets`` order (same filter)."""
-    names = []
+def _per_sample(paths, key, angle_filter, valid, what):
+    """Key ``key`` of every sample of the npz files, in ``load_pose_sets`` order (same filter)."""
+    parts = []
     for path in paths:
         _check_headers(path)
         with np.load(os.fspath(path), allow_pickle=False) as npz:
-            if "name" not in npz.files:
-                raise DatasetError(f"{path}: has no 'name' key (sample names); prepare it again with "
-                                   "this version to split it by identity")
-            part, poses = npz["name"], npz["pose"]
-        if part.shape != (len(poses),) or part.dtype.kind != "U":
-            raise DatasetError(f"{path}: 'name' must be {len(poses)} strings, got {part.dtype} {part.shape}")
-        names.append(part[within_range(poses.astype(np.float32))] if angle_filter else part)  # as loaded
-    return np.concatenate(names)
+            if key not in npz.files:
+                raise DatasetError(f"{path}: has no {key!r} key ({what}); prepare it again with this version")
+            part, poses = npz[key], npz["pose"]
+        if len(part) != len(poses) or not valid(part):
+            raise DatasetError(f"{path}: {key!r} must be {what} for {len(poses)} samples, "
+                               f"got {part.dtype} {part.shape}")
+        parts.append(part[within_range(poses.astype(np.float32))] if angle_filter else part)  # as loaded
+    return np.concatenate(parts)
 
 
-def write_pose_npz(path, images, poses, image_size=IMAGE_SIZE, names=None):
+def load_sample_names(paths, angle_filter=True):
+    """The ``name`` of every sample of the npz files, in ``load_pose_sets`` order (same filter)."""
+    return _per_sample(paths, "name", angle_filter, lambda a: a.ndim == 1 and a.dtype.kind == "U",
+                       "sample names, to split it by identity")
+
+
+def load_landmarks(paths, angle_filter=True):
+    """The ``landmarks`` (N, 68, 2) of every sample of the npz files, in ``load_pose_sets`` order."""
+    return _per_sample(paths, "landmarks", angle_filter,
+                       lambda a: a.shape[1:] == (68, 2) and a.dtype.kind == "f" and np.isfinite(a).all(),
+                       "68 face landmarks (x, y) per sample in crop pixels, which masks need").astype(np.float32)
+
+
+def write_pose_npz(path, images, poses, image_size=IMAGE_SIZE, names=None, landmarks=None):
     """Write an npz in the authors' format atomically (temporary file, then rename); returns the path.
 
     Labels are stored as float64, as the authors' preparation computed and stored them.
@@ -130,6 +146,8 @@ def write_pose_npz(path, images, poses, image_size=IMAGE_SIZE, names=None):
                   img_size=np.int64(image_size))
     if names is not None:
         arrays["name"] = np.asarray(names, dtype=str).reshape(len(poses))
+    if landmarks is not None:
+        arrays["landmarks"] = np.asarray(landmarks, np.float32).reshape(len(poses), -1, 2)
     with atomic_write(path) as f:
         np.savez_compressed(f, **arrays)
     return path

@@ -1,7 +1,7 @@
 """Faces changed the way robustness studies change them, labels kept right: in-plane rotation (the
 label turned with the image) and a surgical-mask-like occlusion of the lower face (label unchanged).
 
-Both are used three ways: as training augmentation (``augment.rotate``, ``augment.mask``), to build
+Both are used three ways: as training augmentation (``augment.rotate``, ``augment.occlude``), to build
 test sets (``fsanet prepare-type1 --rotate / --occlusion``) and from Python (``fsanet.rotate_in_plane``,
 ``fsanet.occlude``).
 """
@@ -58,9 +58,21 @@ def rotate_in_plane(image, pose, degrees):
     image = _image(image)
     pose = rotate_pose(pose, degrees)
     h, w = image.shape[:2]
-    matrix = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), -float(degrees), 1.0)
-    turned = cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    turned = cv2.warpAffine(image, _turn(image.shape, degrees), (w, h), flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_REPLICATE)
     return turned, pose
+
+
+def _turn(shape, degrees):
+    """The 2x3 matrix turning an image of ``shape`` ``degrees`` clockwise about its centre."""
+    h, w = shape[:2]
+    return cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), -float(degrees), 1.0)
+
+
+def rotate_points(points, degrees, shape):
+    """(K, 2) points (x, y) of an image of ``shape`` where ``rotate_in_plane`` moves them."""
+    matrix = _turn(shape, degrees)
+    return (np.asarray(points, np.float64) @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
 
 
 def mask_polygon(landmarks):

@@ -99,17 +99,21 @@ class TrainingConfig:
 @dataclasses.dataclass(frozen=True)
 class AugmentConfig:
     """Augmentation beyond the authors' (``fsanet.data.augment``): in-plane rotation by a uniform angle
-    in ``rotate`` degrees ([] = none), with ``rotate_probability`` per image, the label turned to match."""
+    in ``rotate`` degrees ([] = none), with ``rotate_probability`` per image, the label turned to match;
+    a surgical-mask-like occlusion of the lower face with probability ``occlude`` (0 = none; needs
+    the training files' ``landmarks``, which ``fsanet prepare-type1`` stores)."""
 
     rotate: tuple = _value("interval", (), lambda v: not v or -180 <= v[0] <= v[1] <= 180,
                            "[lo, hi] with -180 <= lo <= hi <= 180")
     rotate_probability: float = _value("number", 0.5, lambda v: 0 <= v <= 1, "in [0, 1]")
+    occlude: float = _value("number", 0.0, lambda v: 0 <= v <= 1, "in [0, 1]")
 
 
 @dataclasses.dataclass(frozen=True)
 class HeadOptions:
-    """Options of the non-SSR heads (``fsanet.model.heads``): BEL's code and bits per angle
-    (the BEL paper: 200 for protocol 1, 150 for protocol 2), the classification head's bins."""
+    """Options of the non-SSR heads (``fsanet.model.heads``): BEL's code and bits per angle (BEL's
+    runs: 200 quantisation levels for protocol 1, 150 for protocol 2, that is 200 / 150 unary bits
+    or 100 / 75 Johnson bits), the classification head's bins."""
 
     code: str = _value("text", "u", lambda v: v in BEL_CODES, f"one of {list(BEL_CODES)}")
     bits: int = _value("int", 200, lambda v: 2 <= v <= 4096, "in [2, 4096]")

@@ -33,7 +33,7 @@ import tensorflow as tf
 
 from fsanet.core.outputs import atomic_path, atomic_write, write_json
 from fsanet.data.augment import steps_per_epoch, training_dataset
-from fsanet.data.npz import load_pose_sets, load_sample_names
+from fsanet.data.npz import load_landmarks, load_pose_sets, load_sample_names
 from fsanet.data.splits import frame_split, identity_split
 from fsanet.errors import DatasetError, ModelSpecError, OutputError, TrainingError
 from fsanet.experiments.config import AugmentConfig, ExperimentConfig, HeadOptions
@@ -45,15 +45,18 @@ from fsanet.model.variants import get_variant
 
 
 def training_data(config: ExperimentConfig, data_dir):
-    """(x_train, y_train, x_val, y_val, split record): validation files, or a seeded split of the
-    training set by frame (the authors') or by identity (``fsanet.data.splits``)."""
+    """(x_train, y_train, x_val, y_val, split record, training landmarks): validation files, or a
+    seeded split of the training set by frame (the authors') or by identity (``fsanet.data.splits``);
+    the landmarks (``fsanet.data.npz.load_landmarks``) when masks are asked for (``augment.occlude``),
+    else None."""
     data = config.data
     paths = [Path(data_dir) / f for f in data.train]
     x, y, _ = load_pose_sets(paths, data.angle_filter, "training")
+    landmarks = load_landmarks(paths, data.angle_filter) if config.augment.occlude else None
     if data.validation:
         x_val, y_val, _ = load_pose_sets([Path(data_dir) / f for f in data.validation],
                                          data.angle_filter, "validation")
-        return x, y, x_val, y_val, {"by": "files", "files": list(data.validation)}
+        return x, y, x_val, y_val, {"by": "files", "files": list(data.validation)}, landmarks
     if data.validation_split <= 0:
         raise DatasetError("no validation files and validation_split is 0")
     record = {"by": data.validation_split_by, "fraction": data.validation_split, "seed": config.training.seed}
@@ -64,7 +67,7 @@ def training_data(config: ExperimentConfig, data_dir):
     else:
         train, val = frame_split(len(x), data.validation_split, config.training.seed)
     record.update(train_samples=len(train), validation_samples=len(val))
-    return x[train], y[train], x[val], y[val], record
+    return x[train], y[train], x[val], y[val], record, None if landmarks is None else landmarks[train]
 
 
 def learning_rate(training, epoch):
@@ -176,9 +179,9 @@ def write_history(path, history):
 def _comparable(config_dict):
     """A config as JSON would round-trip it, without ``training.epochs`` (a resume may extend a run)."""
     config_dict = dict(config_dict)
-    config_dict.setdefault("head", "ssr")  # runs started before heads and rotation were options
+    config_dict.setdefault("head", "ssr")  # runs started before heads, rotation and masks were options
     config_dict.setdefault("head_options", dataclasses.asdict(HeadOptions()))
-    config_dict.setdefault("augment", dataclasses.asdict(AugmentConfig()))
+    config_dict["augment"] = {**dataclasses.asdict(AugmentConfig()), **config_dict.get("augment", {})}
     config_dict = json.loads(json.dumps(config_dict))
     config_dict["training"].pop("epochs")
     return config_dict
@@ -206,7 +209,7 @@ def train(config: ExperimentConfig, run_dir, data_dir="data", resume=False, stra
         if broken:
             raise TrainingError(f"{config.init}: the initial model holds NaN or infinity "
                                 f"({len(broken)} weight tensors, first {broken[0]})")
-    x, y, x_val, y_val, split = training_data(config, data_dir)
+    x, y, x_val, y_val, split, landmarks = training_data(config, data_dir)
     if resume and len(x) != state["train_samples"]:
         raise TrainingError(f"{run_dir}: the training data changed since the run started "
                             f"({state['train_samples']} samples then, {len(x)} now)")
@@ -220,7 +223,8 @@ def train(config: ExperimentConfig, run_dir, data_dir="data", resume=False, stra
     if first_epoch < t.epochs:
         dataset = training_dataset(x, y, t.batch_size, t.seed, first_epoch, t.augmentation, epochs=t.epochs,
                                    rotate=config.augment.rotate,
-                                   rotate_probability=config.augment.rotate_probability)
+                                   rotate_probability=config.augment.rotate_probability,
+                                   occlude_probability=config.augment.occlude, landmarks=landmarks)
         validation = tf.data.Dataset.from_tensor_slices((x_val.astype(np.float32), y_val)).batch(128)
         schedule = keras.callbacks.LearningRateScheduler(lambda epoch: learning_rate(t, epoch))
         model.fit(dataset, epochs=t.epochs, initial_epoch=first_epoch,

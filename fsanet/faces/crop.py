@@ -55,6 +55,14 @@ def crop_and_resize(image, box, size=IMAGE_SIZE):
     return cv2.resize(image[y_min:y_max, x_min:x_max], (size, size))
 
 
+def crop_points(points, box, size=IMAGE_SIZE):
+    """(K, 2) image points (x, y) in the pixels of ``crop_and_resize(image, box, size)`` (pixel
+    centres map as cv2.resize maps them)."""
+    x_min, y_min, x_max, y_max = box
+    scale = np.array([size / (x_max - x_min), size / (y_max - y_min)])
+    return ((np.asarray(points, np.float64) - [x_min, y_min] + 0.5) * scale - 0.5).astype(np.float32)
+
+
 def landmark_crop(image, pt2d, size=IMAGE_SIZE, margin=LANDMARK_MARGIN):
     """The authors' training / test crop of a 300W-LP or AFLW2000 image."""
     height, width = image.shape[:2]

@@ -24,6 +24,9 @@ from fsanet.model.variants import BEL_CODES, HEADS
 
 _register = keras.saving.register_keras_serializable(package="fsanet")
 
+LOGIT_SCALE = 10.0
+"""Gain on BEL's bit logits (``BELHead``): on synthetic heads (README) it takes BEL from near the
+mean predictor to about the regression head's error in the same number of steps."""
 
 
 def bel_codebook(code: str, bits: int) -> np.ndarray:
@@ -49,7 +52,8 @@ def _dense_logits(layer, units):
 
 
 class _PoseHead(keras.layers.Layer):
-    """Shared part: flatten the aggregated features, one dense layer to ``units`` logits per angle."""
+    """Shared part: flatten the aggregated features, one dense layer to ``units`` logits per angle
+    (times ``logit_scale``)."""
 
     def __init__(self, value_range=VALUE_RANGE, num_angles=3, **kwargs):
         super().__init__(**kwargs)
@@ -58,6 +62,7 @@ class _PoseHead(keras.layers.Layer):
         self.logits = None
 
     units = 1
+    logit_scale = 1.0
 
     def build(self, input_shape):
         self.features = int(np.prod(input_shape[1:]))
@@ -66,6 +71,7 @@ class _PoseHead(keras.layers.Layer):
     def call(self, aggregated):
         flat = ops.reshape(aggregated, (-1, self.features))
         logits = ops.reshape(ops.matmul(flat, self.kernel) + self.bias, (-1, self.num_angles, self.units))
+        logits = logits * self.logit_scale
         self.logits = logits  # read by ``training_loss`` in the same step
         return self.decode(logits)
 
@@ -131,11 +137,17 @@ class BELHead(_PoseHead):
     codewords and y_hat its mean. Hard bits z = +-L decode to the nearest codeword in Hamming
     distance (so within half a step of the label for L large); k flipped bits of a Johnson codeword
     move the decoded level by at most 2k (circularly: levels 0 and Q - 1 are one bit apart).
+
+    The bit logits are the dense layer's outputs times ``logit_scale`` (``LOGIT_SCALE``): FSA-Net's
+    aggregated features are small and bounded (each capsule squashed to a norm below 1), so unscaled
+    logits start near 0 and grow only as fast as Adam moves the weights (about the learning rate a
+    step), while the decoding resolves a level only once the bits are sharp (|z| of several units);
+    the gain gives them that range from unit-scale weights, as the regression head's x V does.
     """
 
-    def __init__(self, code="u", bits=200, **kwargs):
+    def __init__(self, code="u", bits=200, logit_scale=LOGIT_SCALE, **kwargs):
         super().__init__(**kwargs)
-        self.code, self.bits = code, int(bits)
+        self.code, self.bits, self.logit_scale = code, int(bits), float(logit_scale)
         self.codebook = bel_codebook(code, self.bits)
         self.units = self.bits
         levels = len(self.codebook)
@@ -156,7 +168,7 @@ class BELHead(_PoseHead):
         return ops.mean(keras.losses.binary_crossentropy(bits, self.logits, from_logits=True))
 
     def get_config(self):
-        return dict(super().get_config(), code=self.code, bits=self.bits)
+        return dict(super().get_config(), code=self.code, bits=self.bits, logit_scale=self.logit_scale)
 
 
 def build_head(head, bel_code="u", bel_bits=200, num_bins=66, name="pose_head"):
