@@ -378,6 +378,8 @@ def test_exported_files_as_models(exported, pretrained, aflw_samples):
             resolve_model(path)
     with pytest.raises(ExportError, match="runs under onnxruntime, not litert"):
         PosePredictor(resolve_model(str(exported("fusion", "onnx")), exported=True), backend="litert")
+    with pytest.raises(ModelSpecError, match="a TF.js model, which runs under TensorFlow.js"):
+        resolve_model(str(exported("fusion", "tfjs")), exported=True)
     with pytest.raises(ExportError, match="exported model not found"):
         resolve_model("missing.onnx", exported=True)
 
