@@ -1,4 +1,4 @@
-"""Export a model to a SavedModel folder, a LiteRT (.tflite), an ONNX file or a TF.js folder that runs without fsanet.
+"""Export a model to a SavedModel, LiteRT (.tflite), ONNX or TF.js model that runs without fsanet.
 
     fsanet export fusion --format onnx --output fusion.onnx
     fsanet export capsule --protocol BIWI --format litert --output capsule_biwi.tflite
