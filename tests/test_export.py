@@ -144,7 +144,8 @@ def test_export_carries_contract_and_metadata(format, exported):
         assert list(interpreter.get_input_details()[0]["shape_signature"]) == [-1, 64, 64, 3]
     elif format == "tfjs":
         model = json.loads((path / "model.json").read_text())
-        assert model["format"] == "graph-model" and sorted(p.name for p in path.iterdir()) == ["model.json", "weights.bin"]
+        assert model["format"] == "graph-model"
+        assert sorted(p.name for p in path.iterdir()) == ["model.json", "weights.bin"]
         shape = model["signature"]["inputs"]["image"]["tensorShape"]["dim"]
         assert [int(d["size"]) for d in shape] == [-1, 64, 64, 3]
         assert model["signature"]["outputs"]["pose"]["name"] == "pose:0"

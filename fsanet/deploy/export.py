@@ -63,6 +63,8 @@ FORMATS = ("savedmodel", "litert", "onnx", "tfjs")
 FORMAT_SUFFIXES = {"savedmodel": "", "litert": ".tflite", "onnx": ".onnx", "tfjs": ""}
 FOLDER_MARKS = {"savedmodel": "saved_model.pb", "tfjs": "model.json"}
 """The file that makes a folder an export of a folder format."""
+TFJS_DTYPES = {"float32": "float32", "int32": "int32", "bool": "bool"}
+"""NumPy -> TF.js names of the constants' types (TF.js has no 64-bit types)."""
 INPUT_NAME, OUTPUT_NAME = "image", "pose"
 ANGLE_CONVENTION = ("pose = [yaw, pitch, roll] in degrees, the authors' label order; axes drawn as "
                     "Hopenet (x right, y down, z towards the camera)")
@@ -146,8 +148,8 @@ def _converters_quiet():
 
 
 def check_replaceable(path, format, name=None):
-    """Refuse an output that an export would destroy: a folder in place of a file, or, for a
-    SavedModel, a folder holding anything but a SavedModel (the export replaces the whole folder)."""
+    """Refuse an output that an export would destroy: a folder in place of a file, or, for a folder
+    format (SavedModel, TF.js), a folder holding anything but such an export (it is replaced whole)."""
     path = Path(path)
     where = f"{name} {path}" if name else str(path)
     mark = FOLDER_MARKS.get(format)
@@ -253,7 +255,8 @@ def _write_tfjs(network, path: Path, metadata):
         if node.name == output.op.name:
             node.name = OUTPUT_NAME
     signature = meta_graph_pb2.SignatureDef()
-    for names, key, tensor in ((signature.inputs, INPUT_NAME, frozen.inputs[0]), (signature.outputs, OUTPUT_NAME, output)):
+    for names, key, tensor in ((signature.inputs, INPUT_NAME, frozen.inputs[0]),
+                               (signature.outputs, OUTPUT_NAME, output)):
         names[key].CopyFrom(meta_graph_pb2.TensorInfo(name=f"{key}:0", dtype=tensor.dtype.as_datatype_enum,
                                                       tensor_shape=tensor.shape.as_proto()))
     item = tf.compat.v1.train.export_meta_graph(graph_def=graph, graph=frozen.graph)
@@ -266,6 +269,8 @@ def _write_tfjs(network, path: Path, metadata):
     for node in graph.node:
         if node.op == "Const":
             value = tf.make_ndarray(node.attr["value"].tensor)
+            if value.dtype.name not in TFJS_DTYPES:
+                raise ExportError(f"{path.name}: the constant {node.name} is {value.dtype.name}, a type TF.js lacks")
             weights.append({"name": node.name, "shape": list(value.shape), "dtype": TFJS_DTYPES[value.dtype.name]})
             values.append(np.ascontiguousarray(value).tobytes())
             for field in ("tensor_content", "float_val", "int_val", "bool_val"):
@@ -276,10 +281,6 @@ def _write_tfjs(network, path: Path, metadata):
         "format": "graph-model", "generatedBy": tf.__version__, "convertedBy": f"fsanet {fsanet.__version__}",
         "signature": MessageToDict(signature), "modelTopology": MessageToDict(graph),
         "weightsManifest": [{"paths": ["weights.bin"], "weights": weights}], "userDefinedMetadata": metadata}))
-
-
-TFJS_DTYPES = {"float32": "float32", "int32": "int32", "bool": "bool"}
-"""NumPy -> TF.js names of the constants' types (TF.js has no 64-bit types)."""
 
 
 def read_metadata(path) -> dict:
