@@ -4,9 +4,7 @@
     python test.py --models capsule fusion --test data/AFLW2000.npz --json out.json --plot plots/
 """
 
-import sys
-
-from fsanet.cli import run_command
+from fsanet.cli import exit_with, run_command
 
 if __name__ == "__main__":
-    sys.exit(run_command("test", prog="test.py"))
+    exit_with(run_command("test", prog="test.py"))

@@ -5,9 +5,7 @@
     python train.py configs/protocol2/fusion.toml --init authors --epochs 10 --learning-rate 1e-4
 """
 
-import sys
-
-from fsanet.cli import run_command
+from fsanet.cli import exit_with, run_command
 
 if __name__ == "__main__":
-    sys.exit(run_command("train", prog="train.py"))
+    exit_with(run_command("train", prog="train.py"))

@@ -3,9 +3,7 @@
     python data_prep/make_synthetic.py --output data/synthetic_train.npz --count 4000 --seed 0
 """
 
-import sys
-
-from fsanet.cli import run_command
+from fsanet.cli import exit_with, run_command
 
 if __name__ == "__main__":
-    sys.exit(run_command("make-synthetic", prog="data_prep/make_synthetic.py"))
+    exit_with(run_command("make-synthetic", prog="data_prep/make_synthetic.py"))

@@ -3,9 +3,7 @@
 See ``fsanet/commands/prepare_biwi.py`` for the flags.
 """
 
-import sys
-
-from fsanet.cli import run_command
+from fsanet.cli import exit_with, run_command
 
 if __name__ == "__main__":
-    sys.exit(run_command("prepare-biwi", prog="data_prep/prepare_biwi.py"))
+    exit_with(run_command("prepare-biwi", prog="data_prep/prepare_biwi.py"))

@@ -4,9 +4,7 @@
     python data_prep/prepare_type1.py --300w-lp 300W_LP --output-dir data   # the 8 splits at once
 """
 
-import sys
-
-from fsanet.cli import run_command
+from fsanet.cli import exit_with, run_command
 
 if __name__ == "__main__":
-    sys.exit(run_command("prepare-type1", prog="data_prep/prepare_type1.py"))
+    exit_with(run_command("prepare-type1", prog="data_prep/prepare_type1.py"))

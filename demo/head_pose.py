@@ -5,9 +5,7 @@
     python demo/head_pose.py --input photos/ --output out/ --detector dlib
 """
 
-import sys
-
-from fsanet.cli import run_command
+from fsanet.cli import exit_with, run_command
 
 if __name__ == "__main__":
-    sys.exit(run_command("demo", prog="demo/head_pose.py"))
+    exit_with(run_command("demo", prog="demo/head_pose.py"))

@@ -4,9 +4,7 @@
     python demo/structure_heatmaps.py                        # the built-in astronaut photo
 """
 
-import sys
-
-from fsanet.cli import run_command
+from fsanet.cli import exit_with, run_command
 
 if __name__ == "__main__":
-    sys.exit(run_command("heatmaps", prog="demo/structure_heatmaps.py"))
+    exit_with(run_command("heatmaps", prog="demo/structure_heatmaps.py"))

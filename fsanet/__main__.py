@@ -1,8 +1,6 @@
 """``python -m fsanet``: the ``fsanet`` command (see ``fsanet.cli``); alone, the demo on a built-in photo."""
 
-import sys
-
-from fsanet.cli import main
+from fsanet.cli import exit_with, main
 
 if __name__ == "__main__":
-    sys.exit(main(prog="python -m fsanet"))
+    exit_with(main(prog="python -m fsanet"))

@@ -503,6 +503,21 @@ def test_an_interrupt_seen_by_c_code_still_exits_130(monkeypatch, capsys):
     assert flag.value == 0
 
 
+@pytest.mark.parametrize("status,finalised", [(130, False), (143, False), (0, True), (2, True)])
+def test_an_interrupted_process_skips_the_interpreters_teardown(status, finalised):
+    """`fsanet train` printed `interrupted` at once and returned the prompt 18-75 s later: Python's exit
+    was collecting TensorFlow's objects. After an interrupt the process now ends once the clean-up
+    handlers (atexit) have run and what was printed is out, without the teardown of modules (where a
+    global's __del__ runs); other statuses exit as usual."""
+    code = ("import atexit\nfrom fsanet.cli import exit_with\n"
+            "class Mark:\n    def __del__(self):\n        print('torn down')\n"
+            "mark = Mark()\natexit.register(lambda: print('cleaned up'))\nprint('said', end=' ')\n"
+            f"exit_with({status})")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == status, done.stderr
+    assert done.stdout == "said cleaned up\n" + ("torn down\n" if finalised else "")
+
+
 @pytest.mark.large
 def test_the_ctrl_c_tests_pass_in_a_suite_started_with_ctrl_c_ignored():
     """`pytest > log &` from a non-interactive shell starts the suite with SIGINT ignored, and its

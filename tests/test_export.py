@@ -25,7 +25,7 @@ from fsanet.deploy import backends
 from fsanet.deploy.backends import converted_runner, select_runner
 from fsanet.deploy.export import FORMAT_SUFFIXES, read_metadata
 from fsanet.deploy.predictor import PosePredictor
-from fsanet.deploy.runners import ExportedModel
+from fsanet.deploy.runners import ExportedModel, TFJSGraphRunner
 from fsanet.errors import DatasetError, ExportError, ModelSpecError, OutputError
 from fsanet.hub.model_spec import resolve_model, source_metadata
 from fsanet.hub.pretrained import find_checkpoint
@@ -33,7 +33,7 @@ from fsanet.hub.pretrained import find_checkpoint
 ROOT = Path(__file__).resolve().parent.parent
 TOLERANCE_DEGREES = 1e-3
 MODELS = ["capsule", "var_capsule", "noS_capsule", "metric", "netvlad", "ssrnet_md", "fusion"]
-FORMATS = ["onnx", "litert", "savedmodel"]
+FORMATS = ["onnx", "litert", "savedmodel", "tfjs"]
 
 
 @pytest.fixture(scope="session")
@@ -72,7 +72,13 @@ def savedmodel_runtime(path):
     return lambda x: serve(image=tf.constant(x))["pose"].numpy()
 
 
-RUNTIMES = {"onnx": onnx_runtime, "litert": litert_runtime, "savedmodel": savedmodel_runtime}
+def tfjs_graph_runtime(path):
+    """The tfjs folder's graph and weights run by TensorFlow (TF.js itself: tests/test_web_runtimes.py)."""
+    return TFJSGraphRunner(path)
+
+
+RUNTIMES = {"onnx": onnx_runtime, "litert": litert_runtime, "savedmodel": savedmodel_runtime,
+            "tfjs": tfjs_graph_runtime}
 
 
 def max_difference_by_batch(run, model, images, batch_size):
@@ -136,6 +142,18 @@ def test_export_carries_contract_and_metadata(format, exported):
         signatures = interpreter.get_signature_list()
         assert signatures == {"serving_default": {"inputs": ["image"], "outputs": ["pose"]}}
         assert list(interpreter.get_input_details()[0]["shape_signature"]) == [-1, 64, 64, 3]
+    elif format == "tfjs":
+        model = json.loads((path / "model.json").read_text())
+        assert model["format"] == "graph-model"
+        assert sorted(p.name for p in path.iterdir()) == ["model.json", "weights.bin"]
+        shape = model["signature"]["inputs"]["image"]["tensorShape"]["dim"]
+        assert [int(d["size"]) for d in shape] == [-1, 64, 64, 3]
+        assert model["signature"]["outputs"]["pose"]["name"] == "pose:0"
+        nodes = model["modelTopology"]["node"]
+        assert not [n["op"] for n in nodes if n["op"].startswith("_Fused")]  # TF.js's cpu and wasm lack fused tanh
+        constants = [n for n in nodes if n["op"] == "Const"]
+        assert [n["name"] for n in constants] == [w["name"] for w in model["weightsManifest"][0]["weights"]]
+        assert not [n for n in constants if {"tensorContent", "floatVal", "intVal"} & set(n["attr"]["value"]["tensor"])]
     else:
         signature = tf.saved_model.load(str(path)).signatures["serving_default"]
         assert list(signature.structured_input_signature[1]) == ["image"]
@@ -205,7 +223,7 @@ def test_export_from_python_is_quiet(tmp_path):
     code = ("import sys, tensorflow, fsanet; model = fsanet.load_pretrained('capsule'); "
             "print('MARK', file=sys.stderr, flush=True); "
             "[fsanet.export(model, f'c{s}', f) for f, s in (('onnx', '.onnx'), ('litert', '.tflite'), "
-            "('savedmodel', ''))]")
+            "('savedmodel', ''), ('tfjs', '_tfjs'))]")
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
                             env=clean_env(), timeout=600)
     assert result.returncode == 0, result.stderr
@@ -246,8 +264,8 @@ def test_export_refuses_bad_requests(pretrained, tmp_path):
 
 
 def test_export_never_replaces_a_folder_of_other_files(pretrained, tmp_path, capsys):
-    """A SavedModel export replaces its whole folder: one holding anything else is refused before
-    any work, from Python and from the command; a SavedModel folder is replaced."""
+    """A SavedModel or TF.js export replaces its whole folder: one holding anything else is refused before
+    any work, from Python and from the command; a SavedModel / TF.js folder is replaced."""
     folder = tmp_path / "mine"
     folder.mkdir()
     (folder / "important.txt").write_text("keep me")
@@ -260,6 +278,10 @@ def test_export_never_replaces_a_folder_of_other_files(pretrained, tmp_path, cap
     assert (folder / "important.txt").read_text() == "keep me"
     saved = export(pretrained("capsule"), tmp_path / "saved", "savedmodel")
     assert export(pretrained("var_capsule"), saved, "savedmodel") == saved  # a SavedModel: replaced
+    with pytest.raises(ExportError, match="holds other files, not a TF.js model"):
+        export(pretrained("capsule"), folder, "tfjs")
+    tfjs = export(pretrained("capsule"), tmp_path / "tfjs", "tfjs")
+    assert export(pretrained("var_capsule"), tfjs, "tfjs") == tfjs and read_metadata(tfjs)["variant"] == "var_capsule"
 
 
 @pytest.mark.large
@@ -278,6 +300,10 @@ def test_export_command(tmp_path, capsys):
     assert errors == ["error: --output " + str(tmp_path / "x.tflite") + ": onnx files end in .onnx",
                       "error: int8 quantisation is available for the litert format only"]
     assert not (tmp_path / "x.onnx").exists()
+    assert run_command("export", ["capsule", "--format", "tfjs", "--output", str(tmp_path / "capsule_tfjs")]) == 0
+    assert re.search(r"\(tfjs\); max \|difference\| to the Keras model \S+ degrees", capsys.readouterr().out)
+    assert run_command("export", ["capsule", "--format", "tfjs", "--output", str(tmp_path / "x.onnx")]) == 2
+    assert capsys.readouterr().err.strip().endswith("x.onnx: a tfjs export is a folder; drop the suffix")
 
 
 @pytest.mark.parametrize("backend", ["keras", "onnxruntime", "litert"])
@@ -353,6 +379,8 @@ def test_exported_files_as_models(exported, pretrained, aflw_samples):
             resolve_model(path)
     with pytest.raises(ExportError, match="runs under onnxruntime, not litert"):
         PosePredictor(resolve_model(str(exported("fusion", "onnx")), exported=True), backend="litert")
+    with pytest.raises(ModelSpecError, match="a TF.js model, which runs under TensorFlow.js"):
+        resolve_model(str(exported("fusion", "tfjs")), exported=True)
     with pytest.raises(ExportError, match="exported model not found"):
         resolve_model("missing.onnx", exported=True)
 

@@ -81,7 +81,7 @@ def test_wheel_installs_into_a_fresh_venv_and_runs(shared, tmp_path):
     needs no network; the wheel itself is installed with --no-deps."""
     source = tmp_path / "source"  # a copy, so that building leaves the checkout untouched
     shutil.copytree(ROOT, source, symlinks=True, ignore=shutil.ignore_patterns(
-        ".venv", ".git", "build", "*.egg-info", "__pycache__", ".pytest_cache", "out"))
+        ".venv", ".git", "build", "*.egg-info", "__pycache__", ".pytest_cache", "out", "node_modules"))
     wheels = tmp_path / "wheels"
     built = run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels),
                  str(source)], tmp_path, clean_env())

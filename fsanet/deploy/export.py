@@ -1,4 +1,5 @@
-"""Exported files that run without this project: SavedModel, LiteRT (``.tflite``) and ONNX.
+"""Exported files that run without this project: SavedModel, LiteRT (``.tflite``), ONNX and a
+TensorFlow.js graph model (a folder: ``model.json`` + ``weights.bin``).
 
 One contract for every file: input ``image``, float32 (N, 64, 64, 3), BGR 0..255 (what the networks
 take: no normalisation inside); output ``pose``, float32 (N, 3), yaw / pitch / roll in degrees in the
@@ -12,7 +13,19 @@ Each file carries metadata, strings under ``variant``, ``protocol``, ``weights_s
 entry (JSON) of the flatbuffer's metadata table (where the converter keeps its own
 ``min_runtime_version``; the TFLite Support metadata schema would add a dependency for no gain); in a
 SavedModel ``assets.extra/fsanet.json`` (the folder SavedModel reserves for files the graph does not
-load). ``read_metadata(path)`` reads any of them.
+load); in a TF.js model ``model.json``'s ``userDefinedMetadata`` (``model.metadata`` in TF.js).
+``read_metadata(path)`` reads any of them.
+
+Why the TF.js model is written here and not by the ``tensorflowjs`` converter. The converter's output of
+our SavedModel does not run in TF.js's cpu and wasm backends: its graph optimiser fuses each Dense
+head's MatMul + BiasAdd + Tanh into one ``_FusedMatMul`` when TensorFlow's oneDNN is on (the default on
+x86 Linux), and neither backend has a fused tanh ("Activation tanh has not been implemented for the CPU
+backend", "tanh activation not yet supported for FusedConv2D in the wasm backend"); without oneDNN the
+wasm backend still refuses the scoring convolution's bias, which Keras adds as a (1, 1, 1, 1) tensor
+("FusedConv2D only supports rank-1 bias but got rank 4"). And the converter cannot be a dependency: its
+latest release (4.22.0) requires TensorFlow 2.19, TF Decision Forests and JAX. The graph written here is
+TensorFlow's own frozen graph with constants folded and nothing fused (every op a plain TF.js kernel),
+the constants in ``weights.bin`` as TF.js's graph-model format lays them out.
 
 Why a plain TFLite conversion returned NaN. ``tf.saved_model.save`` on a Keras 3 model (which
 ``TFLiteConverter.from_concrete_functions(..., trackable_obj=model)`` calls) writes every weight twice:
@@ -46,8 +59,12 @@ from fsanet.core.quiet import native_stderr_captured
 from fsanet.errors import ArgumentTypeError, ExportError
 from fsanet.model.variants import IMAGE_SIZE
 
-FORMATS = ("savedmodel", "litert", "onnx")
-FORMAT_SUFFIXES = {"savedmodel": "", "litert": ".tflite", "onnx": ".onnx"}
+FORMATS = ("savedmodel", "litert", "onnx", "tfjs")
+FORMAT_SUFFIXES = {"savedmodel": "", "litert": ".tflite", "onnx": ".onnx", "tfjs": ""}
+FOLDER_MARKS = {"savedmodel": "saved_model.pb", "tfjs": "model.json"}
+"""The file that makes a folder an export of a folder format."""
+TFJS_DTYPES = {"float32": "float32", "int32": "int32", "bool": "bool"}
+"""NumPy -> TF.js names of the constants' types (TF.js has no 64-bit types)."""
 INPUT_NAME, OUTPUT_NAME = "image", "pose"
 ANGLE_CONVENTION = ("pose = [yaw, pitch, roll] in degrees, the authors' label order; axes drawn as "
                     "Hopenet (x right, y down, z towards the camera)")
@@ -102,6 +119,8 @@ def export(model, path, format, metadata=None, int8=None) -> Path:
             _write_onnx(network, tmp, metadata)
         elif format == "litert":
             _write_litert(network, tmp, metadata, int8)
+        elif format == "tfjs":
+            _write_tfjs(network, tmp, metadata)
         else:
             _write_saved_model(network, tmp, metadata)
     return path
@@ -129,18 +148,19 @@ def _converters_quiet():
 
 
 def check_replaceable(path, format, name=None):
-    """Refuse an output that an export would destroy: a folder in place of a file, or, for a
-    SavedModel, a folder holding anything but a SavedModel (the export replaces the whole folder)."""
+    """Refuse an output that an export would destroy: a folder in place of a file, or, for a folder
+    format (SavedModel, TF.js), a folder holding anything but such an export (it is replaced whole)."""
     path = Path(path)
     where = f"{name} {path}" if name else str(path)
-    if format == "savedmodel" and path.is_symlink() and path.is_dir():  # a folder cannot replace a link
+    mark = FOLDER_MARKS.get(format)
+    if mark and path.is_symlink() and path.is_dir():  # a folder cannot replace a link
         raise ExportError(f"{where}: is a link to the folder {os.path.realpath(path)}; an export replaces its "
                           "output folder, so give that folder itself or a new name")
-    if format != "savedmodel" and path.is_dir():
+    if not mark and path.is_dir():
         raise ExportError(f"{where}: is a folder; give a file name ending in {FORMAT_SUFFIXES[format]}")
-    if (format == "savedmodel" and path.is_dir() and any(path.iterdir())
-            and not (path / "saved_model.pb").is_file()):
-        raise ExportError(f"{where}: a folder that holds other files, not a SavedModel; an export "
+    if mark and path.is_dir() and any(path.iterdir()) and not (path / mark).is_file():
+        kind = "a SavedModel" if format == "savedmodel" else "a TF.js model"
+        raise ExportError(f"{where}: a folder that holds other files, not {kind}; an export "
                           "replaces the whole folder, so give a new or empty one")
 
 
@@ -218,9 +238,56 @@ def _write_onnx(network, path: Path, metadata):
     onnx.save(graph, str(path))
 
 
+def _write_tfjs(network, path: Path, metadata):
+    """TF.js's graph-model format (see the module docstring): the topology as a JSON GraphDef whose
+    constants hold no values, their values one after another in ``weights.bin``."""
+    import tensorflow as tf
+    from google.protobuf.json_format import MessageToDict
+    from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+    from tensorflow.python.grappler import tf_optimizer
+    spec = tf.TensorSpec((None, *network.input_shape[1:]), tf.float32, INPUT_NAME)
+    frozen = convert_variables_to_constants_v2(
+        tf.function(lambda image: network(image, training=False)).get_concrete_function(spec))
+    graph = frozen.graph.as_graph_def()
+    (output,) = frozen.outputs
+    for node in graph.node:  # the output named as in every other format
+        if node.name == output.op.name:
+            node.name = OUTPUT_NAME
+    signature = meta_graph_pb2.SignatureDef()
+    for names, key, tensor in ((signature.inputs, INPUT_NAME, frozen.inputs[0]),
+                               (signature.outputs, OUTPUT_NAME, output)):
+        names[key].CopyFrom(meta_graph_pb2.TensorInfo(name=f"{key}:0", dtype=tensor.dtype.as_datatype_enum,
+                                                      tensor_shape=tensor.shape.as_proto()))
+    item = tf.compat.v1.train.export_meta_graph(graph_def=graph, graph=frozen.graph)
+    item.signature_def["serving_default"].CopyFrom(signature)
+    item.collection_def["train_op"].node_list.value.append(OUTPUT_NAME)  # what the optimiser keeps
+    config = config_pb2.ConfigProto()
+    config.graph_options.rewrite_options.optimizers[:] = ["pruning", "constfold", "arithmetic", "dependency"] * 2
+    graph = tf_optimizer.OptimizeGraph(config, item)  # no "remap": nothing is fused
+    weights, values = [], []
+    for node in graph.node:
+        if node.op == "Const":
+            value = tf.make_ndarray(node.attr["value"].tensor)
+            if value.dtype.name not in TFJS_DTYPES:
+                raise ExportError(f"{path.name}: the constant {node.name} is {value.dtype.name}, a type TF.js lacks")
+            weights.append({"name": node.name, "shape": list(value.shape), "dtype": TFJS_DTYPES[value.dtype.name]})
+            values.append(np.ascontiguousarray(value).tobytes())
+            for field in ("tensor_content", "float_val", "int_val", "bool_val"):
+                node.attr["value"].tensor.ClearField(field)
+    path.mkdir()
+    (path / "weights.bin").write_bytes(b"".join(values))
+    (path / "model.json").write_text(json.dumps({
+        "format": "graph-model", "generatedBy": tf.__version__, "convertedBy": f"fsanet {fsanet.__version__}",
+        "signature": MessageToDict(signature), "modelTopology": MessageToDict(graph),
+        "weightsManifest": [{"paths": ["weights.bin"], "weights": weights}], "userDefinedMetadata": metadata}))
+
+
 def read_metadata(path) -> dict:
     """The metadata an exported file carries (see the module docstring); {} if it has none."""
     path = Path(path)
+    if (path / FOLDER_MARKS["tfjs"]).is_file():
+        return json.loads((path / FOLDER_MARKS["tfjs"]).read_text()).get("userDefinedMetadata", {})
     if path.is_dir():
         file = path / "assets.extra" / METADATA_FILE
         return json.loads(file.read_text()) if file.is_file() else {}
@@ -234,4 +301,4 @@ def read_metadata(path) -> dict:
             if entry.name.decode() == "fsanet":
                 return json.loads(bytes(tflite.buffers[entry.buffer].data).decode())
         return {}
-    raise ExportError(f"{path}: not an exported model (.onnx, .tflite or a SavedModel folder)")
+    raise ExportError(f"{path}: not an exported model (.onnx, .tflite, a SavedModel or TF.js folder)")

@@ -231,6 +231,34 @@ class SavedModelRunner:
         return self._serve(image=tf.convert_to_tensor(batch, tf.float32))["pose"].numpy()
 
 
+class TFJSGraphRunner:
+    """A TF.js graph model (``fsanet.export`` format tfjs) read back and run by TensorFlow: the check that
+    the folder holds the network's graph and weights (TF.js runs it in a browser or Node, not here)."""
+    backend = "tensorflow"
+
+    def __init__(self, path):
+        import json
+
+        import tensorflow as tf
+        from google.protobuf.json_format import ParseDict
+        path = Path(path)
+        model = json.loads((path / "model.json").read_text())
+        graph = ParseDict(model["modelTopology"], tf.compat.v1.GraphDef())
+        nodes, offset = {node.name: node for node in graph.node}, 0
+        (manifest,) = model["weightsManifest"]
+        data = b"".join((path / name).read_bytes() for name in manifest["paths"])
+        for weight in manifest["weights"]:
+            value = np.frombuffer(data, weight["dtype"], int(np.prod(weight["shape"])), offset).reshape(weight["shape"])
+            nodes[weight["name"]].attr["value"].tensor.CopyFrom(tf.make_tensor_proto(value))
+            offset += value.nbytes
+        imported = tf.compat.v1.wrap_function(lambda: tf.graph_util.import_graph_def(graph, name=""), [])
+        self._run = imported.prune(f"{INPUT_NAME}:0", f"{OUTPUT_NAME}:0")
+
+    def __call__(self, batch):
+        import tensorflow as tf
+        return self._run(tf.convert_to_tensor(batch, tf.float32)).numpy()
+
+
 FILE_RUNNERS = {"onnxruntime": OnnxRuntimeRunner, "litert": LiteRTRunner,
                  "tensorflow": SavedModelRunner}
 

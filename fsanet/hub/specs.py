@@ -8,6 +8,7 @@ import difflib
 import os
 from pathlib import Path
 
+from fsanet.deploy.export import FOLDER_MARKS
 from fsanet.deploy.runners import file_backend
 from fsanet.errors import ArgumentTypeError, ModelSpecError
 from fsanet.model.variants import ALIASES, FUSIONS, VARIANTS
@@ -55,6 +56,9 @@ def parse_spec(spec) -> ModelSpec:
 
 def unknown_spec(text, exported=False) -> ModelSpecError:
     """The error for a spec that names no model."""
+    if (Path(text) / FOLDER_MARKS["tfjs"]).is_file():
+        return ModelSpecError(f"{text}: a TF.js model, which runs under TensorFlow.js (a browser or Node), not "
+                              "here; give the model it was exported from, or its .onnx / .tflite / SavedModel export")
     return ModelSpecError(f"{text}: not a model: give a released name ({', '.join(sorted(ALIASES))}, "
                           f"{', '.join(sorted(FUSIONS))}), a .keras or .h5 file"
                           + (", or an exported .onnx / .tflite / SavedModel folder" if exported else ""))
