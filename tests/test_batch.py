@@ -20,10 +20,12 @@ from conftest import ROOT, SHARED
 
 from fsanet.api.estimator import to_dataframe
 from fsanet.batch.job import model_file, run_batch, stage_resources
-from fsanet.batch.plan import Unit, expand, per_stage
+from fsanet.batch import storage
+from fsanet.batch.plan import Unit, expand, per_stage, video_length
 from fsanet.batch.stages import DetectStage, PoseStage, unit_rows, write_units
 from fsanet.batch.tables import segment_path
-from fsanet.errors import ExportError, UsageError
+from fsanet.errors import ExportError, InputError, UsageError
+from fsanet.video.media import Source
 from fsanet.video.records import read_records
 
 pytestmark = pytest.mark.large
@@ -78,6 +80,28 @@ def test_stages_give_the_records_of_analyze_smoothing_included(tmp_path):
     assert (ours["path"] == str(VIDEO)).all() and ours["yaw_smoothed"].notna().all()
 
 
+def test_a_pose_failure_marks_its_own_unit_alone(tmp_path):
+    """Two photos in one batch of the pose stage, the runtime failing on the first one's crops: that
+    unit is recorded as failed in the pose stage, the other one gets its angles and its file."""
+    model = model_file("fusion", "300W_LP")
+    units = [Unit(str(IMAGES / "group_1920x1080.jpg"), "image"), Unit(str(IMAGES / "portrait_750x375.jpg"), "image")]
+    batch = {name: np.array([row[name] for row in unit_rows(units)]) for name in unit_rows(units)[0]}
+    stage = PoseStage(model.read_bytes(), model.name)
+    predictor, calls = stage.predictor, []
+
+    def failing_first(crops):
+        calls.append(len(crops))
+        if len(calls) == 1:
+            raise RuntimeError("the runtime failed")
+        return predictor(crops)
+    stage.predictor = failing_first
+    statuses = write_units(stage(DetectStage({}, every=1)(batch)), str(tmp_path), smooth=False)
+    assert calls == [7, 1]
+    assert statuses["stage"] == ["pose", ""] and statuses["error"][0] == "RuntimeError: the runtime failed"
+    assert statuses["faces"] == [0, 1] and not os.path.exists(segment_path(tmp_path, units[0]))
+    assert pd.read_parquet(segment_path(tmp_path, units[1]))["yaw"].notna().all()
+
+
 def test_uris_name_files_folders_globs_and_manifests(tmp_path):
     """The URI paths of ``expand`` on pyarrow's local filesystem (file://), as on any other."""
     (tmp_path / "talks" / "more").mkdir(parents=True)
@@ -89,6 +113,19 @@ def test_uris_name_files_folders_globs_and_manifests(tmp_path):
                               "nope://x"])
     assert paths == [f"{root}/talks/a.mp4", f"{root}/talks/b.jpg", f"{root}/talks/more/c.mp4", "s3://elsewhere/d.mp4"]
     assert [p[0] for p in problems] == [f"{root}/none", "nope://x"] and "Unrecognized filesystem" in problems[1][1]
+
+
+def test_a_remote_video_length_is_read_from_its_header_not_a_copy(tmp_path, monkeypatch):
+    """A URI's video is cut into units from its stated length, read through its stream: the same
+    count as a local file's, from a fraction of its bytes; a file that is no video is named."""
+    read = []
+    readinto = storage._RandomAccess.readinto
+    monkeypatch.setattr(storage._RandomAccess, "readinto", lambda self, b: read.append(readinto(self, b)) or read[-1])
+    assert video_length(f"file://{VIDEO}") == Source(str(VIDEO)).length == 158
+    assert 0 < sum(read) < VIDEO.stat().st_size / 2
+    (tmp_path / "cut.mp4").write_bytes(VIDEO.read_bytes()[:50_000])
+    with pytest.raises(InputError, match=f"file://{tmp_path}/cut.mp4: not a readable video"):
+        video_length(f"file://{tmp_path}/cut.mp4")
 
 
 def test_gpus_asked_without_a_cuda_runtime_fail_before_ray_starts(tmp_path):

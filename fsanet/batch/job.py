@@ -15,7 +15,6 @@ to the actors as bytes.
 
 from __future__ import annotations
 
-import tempfile
 import time
 from pathlib import Path
 
@@ -56,13 +55,12 @@ def connect(address=None, num_cpus=None):
 
 
 def remote_length(path):
-    """(frames, problem) of a video at a URI, read where this runs (a worker: the file is copied to
-    a local temporary file there, as stage 1 does)."""
-    with tempfile.TemporaryDirectory(prefix="fsanet-batch-") as folder:
-        try:
-            return video_length(storage.copy_to(path, folder)), ""
-        except Exception as e:  # noqa: BLE001  (the store, OpenCV: the input's problem, recorded)
-            return 0, one_line(e, ERROR_TEXT)
+    """(frames, problem) of a video at a URI, read where this runs (a worker) from the file's
+    stream: the container's header, not the whole file."""
+    try:
+        return video_length(path), ""
+    except Exception as e:  # noqa: BLE001  (the store, OpenCV: the input's problem, recorded)
+        return 0, one_line(e, ERROR_TEXT)
 
 
 def stage_resources(cluster, workers=None, num_cpus=None, num_gpus=None) -> dict:

@@ -18,7 +18,7 @@ from pathlib import Path
 from fsanet.batch import storage
 from fsanet.core.images import IMAGE_SUFFIXES
 from fsanet.errors import InputError, UsageError, one_line
-from fsanet.video.media import Source
+from fsanet.video.media import Source, stream_length
 
 MANIFEST_SUFFIXES = (".txt", ".csv")
 """A manifest: a text file of paths, one a line, or a CSV whose first column (or one named ``path``)
@@ -113,11 +113,19 @@ def is_image(path) -> bool:
 
 
 def video_length(path) -> int:
-    """A local video's frame count as its container states it; ``InputError`` if it is none."""
+    """A video's frame count as its container states it (0 if it states none: the last segment
+    reads to the end, so a wrong count costs nothing); a URI's is read from its stream, without a
+    copy. ``InputError`` if it is no video."""
+    if storage.is_uri(path):
+        with storage.open_stream(path) as stream:
+            frames = stream_length(stream)
+        if frames is None:
+            raise InputError(f"{path}: not a readable video or image")
+        return frames
     source = Source(str(path))
     if source.kind != "video":
         raise InputError(f"{path}: not an image or video")
-    frames = source.length or 0  # the last segment reads to the end: a wrong count costs nothing
+    frames = source.length or 0
     source.close()
     return frames
 

@@ -129,23 +129,19 @@ class PoseStage:
         self.predictor = PosePredictor.from_file(path, threads=1, normalize=True, providers=providers)
 
     def __call__(self, batch):
-        started = time.perf_counter()
         rows = _rows(batch)
-        try:
-            crops = np.concatenate([row["crops"].reshape(-1, IMAGE_SIZE, IMAGE_SIZE, 3) for row in rows])
-            angles = np.concatenate([self.predictor(crops[i:i + POSE_BATCH]) for i in range(0, len(crops), POSE_BATCH)]
-                                    + [np.empty((0, 3), np.float32)])
-            error = ""
-        except Exception as e:  # noqa: BLE001  (a runtime's failure on this batch: its units recorded)
-            angles, error = np.full((sum(len(row["frame"]) for row in rows), 3), np.nan, np.float32), one_line(e, ERROR_TEXT)
-        seconds = (time.perf_counter() - started) / len(rows)
-        ends = np.cumsum([len(row["frame"]) for row in rows])
-        for row, unit_angles in zip(rows, np.split(angles, ends[:-1])):
-            del row["crops"]
-            row["angles"] = unit_angles.astype(np.float32).reshape(-1)
-            if error and not row["error"]:
-                row["error"], row["stage"] = error, "pose"
-            row["pose_seconds"] = seconds
+        for row in rows:  # each unit on its own: a failure marks its unit alone
+            started = time.perf_counter()
+            crops = row.pop("crops").reshape(-1, IMAGE_SIZE, IMAGE_SIZE, 3)
+            try:
+                angles = np.concatenate([self.predictor(crops[i:i + POSE_BATCH])
+                                         for i in range(0, len(crops), POSE_BATCH)] + [np.empty((0, 3), np.float32)])
+            except Exception as e:  # noqa: BLE001  (a runtime's failure on this unit: recorded)
+                angles = np.full((len(crops), 3), np.nan, np.float32)
+                if not row["error"]:
+                    row["error"], row["stage"] = one_line(e, ERROR_TEXT), "pose"
+            row["angles"] = angles.astype(np.float32).reshape(-1)
+            row["pose_seconds"] = time.perf_counter() - started
         return _columns(rows)
 
 

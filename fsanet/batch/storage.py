@@ -5,7 +5,8 @@ A URI's options ride in its query, as pyarrow takes them, e.g. an S3-compatible 
 (MinIO, Ceph, a test server) as ``s3://bucket/talks?endpoint_override=HOST:PORT&scheme=http``
 (pyarrow does not read ``AWS_ENDPOINT_URL``); credentials come from each process's own environment
 (``AWS_ACCESS_KEY_ID``, a role), so every node of a cluster needs them, as with Ray Data's readers.
-OpenCV decodes local files only: a worker copies a URI's file to a local temporary file first.
+A worker copies a URI's video to a local temporary file before decoding it (each unit decodes from
+the video's first frame); a video's length is read from the stream itself (``open_stream``).
 Writing: a local file is written atomically (``fsanet.core.outputs``); an object store's object
 appears whole when its upload completes, so a URI's file is whole or absent too.
 """
@@ -13,6 +14,7 @@ appears whole when its upload completes, so a URI's file is whole or absent too.
 from __future__ import annotations
 
 import fnmatch
+import io
 import shutil
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
@@ -101,6 +103,42 @@ def copy_to(uri, folder) -> Path:
     with fs.open_input_stream(path) as source, open(target, "wb") as f:
         shutil.copyfileobj(source, f, 1 << 20)
     return target
+
+
+class _RandomAccess(io.RawIOBase):
+    """A pyarrow random-access file as Python's raw binary stream (what ``io.BufferedReader`` wraps)."""
+
+    def __init__(self, file):
+        super().__init__()
+        self.file = file
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def readinto(self, buffer):
+        data = self.file.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def seek(self, offset, whence=io.SEEK_SET):
+        return self.file.seek(offset, whence)
+
+    def tell(self):
+        return self.file.tell()
+
+    def close(self):
+        self.file.close()
+        super().close()
+
+
+def open_stream(uri) -> io.BufferedReader:
+    """A URI's file as a seekable binary stream, read as asked (a container's header without its
+    frames); close it, or use it in a ``with``."""
+    fs, path = filesystem(uri)
+    return io.BufferedReader(_RandomAccess(fs.open_input_file(path)), 1 << 16)
 
 
 def exists(path) -> bool:

@@ -53,6 +53,25 @@ def write_image(path, image):
         f.write(data.tobytes())
 
 
+def _video_capture(source, *api):
+    """OpenCV's capture of a video file's path, or of a seekable binary stream (``CAP_FFMPEG``),
+    decoding every stored frame: an MP4 edit list may hide most of them (obama.mp4 stores 158
+    frames; its edit list presents the last 55). Users' own settings win."""
+    os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "ignore_editlist;1")
+    return cv2.VideoCapture(source, *api)
+
+
+def stream_length(stream) -> int | None:
+    """A video's frame count as its container states it, read from a seekable binary stream (an
+    object store's file: only the bytes the container's header needs are read); 0 if it states
+    none, None if the stream is no readable video. The count is ``Source.length`` of the same file."""
+    capture = _video_capture(stream, cv2.CAP_FFMPEG, [])
+    try:  # OpenCV reads ``stream`` until release: the caller keeps it open until then
+        return max(int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), 0) if capture.isOpened() else None
+    finally:
+        capture.release()
+
+
 class Source:
     """Frames of one input: ``kind`` is image, folder, video or camera; iterate for (name, frame).
     A folder's unreadable images are reported and listed in ``failed``. ``length``: how many frames
@@ -88,10 +107,7 @@ class Source:
             self.kind = "image"
         else:
             self.kind = "video"
-            # Decode every stored frame: an MP4 edit list may hide most of them (obama.mp4 stores
-            # 158 frames; its edit list presents the last 55). Users' own settings win.
-            os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "ignore_editlist;1")
-            self._capture = cv2.VideoCapture(spec)
+            self._capture = _video_capture(spec)
             if not self._capture.isOpened():
                 raise InputError(f"{spec}: not a readable video or image")
             self.fps = self._capture.get(cv2.CAP_PROP_FPS) or 25.0
