@@ -1,5 +1,5 @@
 """PosePredictor input handling: any crop size, single or batch, the pixel contract (gray, 16-bit,
-float with its range, NaN refused), bad shapes, normalisation."""
+float with its range, NaN refused), bad shapes, normalisation; mirror averaging."""
 
 import os
 
@@ -82,6 +82,20 @@ def test_input_contract_refuses_what_it_cannot_read(predictor, crop, kwargs, mes
 
 def test_as_dict_names_angles():
     assert PosePredictor.as_dict([1, 2, 3]) == {"yaw": 1.0, "pitch": 2.0, "roll": 3.0}
+
+
+def test_flip_average_is_the_mean_of_a_crop_and_its_mirror_and_lowers_the_error(predictor, pretrained,
+                                                                                aflw_samples):
+    """``flip_average``: the crop's pose and its mirror image's (yaw and roll negated) averaged, so a
+    mirrored crop gives the mirrored pose exactly; on the 16 AFLW2000 landmark crops the capsule's
+    MAE drops (measured: 4.36 -> 4.17; the fusion 3.98 -> 3.77)."""
+    crops, poses = aflw_samples
+    averaged = PosePredictor(pretrained("capsule"), flip_average=True)
+    plain, mirror = predictor(crops), predictor(crops[:, :, ::-1])
+    np.testing.assert_allclose(averaged(crops), (plain + mirror * [-1, 1, -1]) / 2, atol=1e-4)
+    np.testing.assert_allclose(averaged(crops[:, :, ::-1]), averaged(crops) * [-1, 1, -1], atol=1e-4)
+    assert np.abs(averaged(crops) - poses).mean() < np.abs(plain - poses).mean() - 0.1
+    assert averaged(crops[0]).shape == (3,) and averaged([]).shape == (0, 3)
 
 
 @pytest.mark.large

@@ -180,6 +180,16 @@ def test_a_full_queue_answers_503_with_retry_after(estimator):
         assert "busy" in one_line_error(response, 503) and response.headers["Retry-After"] == "1"
 
 
+def test_flip_average_serves_the_mean_of_each_crop_and_its_mirror(shared):
+    """``--flip-average`` reaches the service's model: a crop and its mirror image get mirrored poses."""
+    crop = obama_frames(1)[0][100:300, 200:400]
+    with TestClient(create_app(ServeOptions(model="capsule", flip_average=True))) as c:
+        rows = [ready(c).post("/v1/pose/crops", content=cv2.imencode(".png", image)[1].tobytes(),
+                              headers={"Content-Type": "image/png"}).json()["crops"][0] for image in (crop, crop[:, ::-1])]
+    assert (rows[1]["yaw"], rows[1]["pitch"], rows[1]["roll"]) == pytest.approx(
+        (-rows[0]["yaw"], rows[0]["pitch"], -rows[0]["roll"]), abs=1e-3)
+
+
 def test_readyz_is_503_until_the_model_has_run_and_names_a_model_that_fails(shared):
     with TestClient(create_app(ServeOptions(model="no-such-model"))) as c:
         for _ in range(100):

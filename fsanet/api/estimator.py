@@ -40,19 +40,19 @@ class HeadPoseEstimator:
     ``normalize=True`` as the command does); None for faces and crops alone (``annotator(kind).locate``
     and ``crops``: the detection stage of ``fsanet.batch``, whose pose runs elsewhere); ``protocol``:
     whose released weights. ``detector``,
-    ``crop``, ``detection_width``, ``backend``, ``min_confidence``, ``min_face``: as the command's
-    flags; None takes the command's defaults for each kind of input (photos: MTCNN's cascade on a
+    ``crop``, ``detection_width``, ``backend``, ``min_confidence``, ``min_face``, ``flip_average``: as
+    the command's flags; None takes the command's defaults for each kind of input (photos: MTCNN's cascade on a
     960-wide copy; videos: dlib at 640). A face's ``confidence`` is its detector's own score (MTCNN:
     a probability; dlib: an SVM score, > 0 is a face).
     """
 
     def __init__(self, model="fusion", protocol=DEFAULT_PROTOCOL, detector=None, crop=None,
-                 detection_width=None, backend=None, min_confidence=None, min_face=0):
+                 detection_width=None, backend=None, min_confidence=None, min_face=0, flip_average=False):
         if isinstance(model, (str, os.PathLike)):
             from fsanet.hub.model_spec import resolve_model  # here: an exported file needs no TensorFlow
             model = resolve_model(os.fspath(model), protocol, exported=True)
         self.predictor = (model if model is None or isinstance(model, PosePredictor)  # e.g. one shipped to a worker
-                          else PosePredictor(model, normalize=True, backend=backend))
+                          else PosePredictor(model, normalize=True, backend=backend, flip_average=flip_average))
         self.detector_name, self.crop, self.detection_width = detector, crop, detection_width
         self.min_confidence, self.min_face = min_confidence, min_face
         self._detectors = {}

@@ -70,6 +70,9 @@ def add_arguments(parser):
                              "the training crops' framing), landmarks68 (dlib's 68 points, then the "
                              "training rule) or authors (their demo: margin 0.6 around the box); "
                              "default: the detector's measured best (README, Photos in the wild)")
+    parser.add_argument("--flip-average", action="store_true",
+                        help="also run each face's mirror image and average the two poses: lower error, "
+                             "twice the network time; not the paper's (README, Mirror averaging)")
     parser.add_argument("--every", type=positive_int, default=10,
                         help="videos: detect every N frames, carry the face tracks in between "
                              "(default 10; the authors' demo used 5)")
@@ -165,7 +168,7 @@ def run(args) -> int:
         if name not in detectors:
             detectors[name] = make_detector(name)
     model = resolve_model(args.model, args.protocol, exported=True)
-    predictor = PosePredictor(model, normalize=True, backend=args.backend)
+    predictor = PosePredictor(model, normalize=True, backend=args.backend, flip_average=args.flip_average)
     predictor.predict_members([np.zeros((IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)])  # TF optimises the graph on its
     # first call (about a second): done here, before the frames and their FPS clock start
     show = not args.no_display and display_available()

@@ -41,6 +41,8 @@ def add_arguments(parser):
     parser.add_argument("--crop", choices=RULES, help="crop rule, as the demo's --crop")
     parser.add_argument("--detection-width", type=non_negative_int,
                         help="detect on a copy at most this wide (default 960 for photos, 640 for streams)")
+    parser.add_argument("--flip-average", action="store_true",
+                        help="average each face with its mirror image, as the demo's --flip-average")
     parser.add_argument("--every", type=positive_int, default=1,
                         help="streams: detect every N frames, track in between (default 1)")
     parser.add_argument("--max-mb", type=positive_float, default=10.0, help="largest request body, MB (default 10)")
@@ -66,7 +68,8 @@ def run(args) -> int:
 
     from fsanet.serving.app import ServeOptions, create_app
     options = ServeOptions(model=args.model, protocol=args.protocol, detector=args.detector, crop=args.crop,
-                           detection_width=args.detection_width, backend=args.backend, every=args.every,
+                           detection_width=args.detection_width, backend=args.backend,
+                           flip_average=args.flip_average, every=args.every,
                            max_bytes=int(args.max_mb * 1024 * 1024), max_pixels=int(args.max_megapixels * 1e6),
                            batch_window_s=args.batch_window_ms / 1000, max_queue=args.max_queue,
                            workers=args.workers, token=token)

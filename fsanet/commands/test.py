@@ -74,6 +74,8 @@ def add_arguments(parser):
                         help="keep test samples with an angle beyond ±99° (default: the preset's, else filter)")
     parser.add_argument("--metrics", type=_metrics, default=(),
                         help="extra table columns: geodesic, maev (the JSON always has them)")
+    parser.add_argument("--flip-average", action="store_true",
+                        help="score each image averaged with its mirror image's pose (not the paper's protocol)")
     parser.add_argument("--json", type=Path, help="write results and predictions here")
     parser.add_argument("--plot", type=Path, metavar="DIR", help="write PNG plots into this folder")
 
@@ -137,13 +139,15 @@ def run(args) -> int:
     from fsanet.hub.model_spec import resolve_model  # TensorFlow loads here, after every check
     crops = {name: raw_crops(s, angle_filter) for name, s in raw_sets.items()} if networks_on_raw else {}
     results = (evaluate({m: resolve_model(m, protocol, exported=True) for m in networks}, {**test_sets, **crops},
-                        backend=args.backend, progress=None) if networks else {})
+                        backend=args.backend, progress=None, flip_average=args.flip_average) if networks else {})
     for name in baselines:
         method = make_baseline(name)
         results[name] = {"size_mb": method.size_mb}
         for set_name, raw_set in raw_sets.items():
             results[name][set_name] = evaluate_baseline(method, raw_set)
-    print(f"protocol {protocol}: {PROTOCOLS[protocol].description}")
+    print(f"protocol {protocol}: {PROTOCOLS[protocol].description}"
+          + ("; networks scored with --flip-average (each image and its mirror: not the paper's protocol)"
+             if args.flip_average and networks else ""))
     names = list(dict.fromkeys([*test_sets, *raw_sets]))
     print(format_table(results, names, preset.published, args.metrics, not_run))
     for raw_set in raw_sets.values():

@@ -19,6 +19,12 @@ VALUE_RANGE = 99.0
 """Angles the network can express (SSR's V) and the authors' data filter: |angle| <= 99 degrees."""
 
 
+def mirrored(angles) -> np.ndarray:
+    """The pose of the face in a horizontally mirrored image: yaw and roll negated, pitch kept
+    (``angles``: [..., 3], yaw / pitch / roll last)."""
+    return np.asarray(angles) * np.array([-1.0, 1.0, -1.0], np.float32)
+
+
 def pose_from_pose_para(pose_para) -> np.ndarray:
     """[yaw, pitch, roll] degrees from a 300W-LP / AFLW2000 ``Pose_Para`` (pitch, yaw, roll, ... rad)."""
     pitch, yaw, roll = np.asarray(pose_para, dtype=np.float64).ravel()[:3] * 180.0 / np.pi

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from fsanet.core.images import face_crops, minmax_normalize  # noqa: F401  (minmax_normalize: public here too)
-from fsanet.core.pose import ANGLES
+from fsanet.core.pose import ANGLES, mirrored
 from fsanet.deploy.backends import select_runner
 from fsanet.deploy.runners import ExportedModel
 from fsanet.errors import ArgumentTypeError, ExportError
@@ -25,6 +25,12 @@ def _keras_model(model) -> bool:
     """Whether ``model`` is a Keras model (Keras is imported only if it is loaded already: a Keras
     model cannot exist before)."""
     return "keras" in sys.modules and isinstance(model, sys.modules["keras"].Model)
+
+
+def _flip_mean(both) -> np.ndarray:
+    """The mean of the first half's poses and the mirrored second half's (the crops' mirror images)."""
+    n = len(both) // 2
+    return ((both[:n] + mirrored(both[n:])) / 2).astype(np.float32)
 
 
 class PosePredictor:
@@ -41,17 +47,22 @@ class PosePredictor:
     ``backend`` is ``"keras"``, ``"onnxruntime"`` or ``"litert"`` (``fsanet.deploy.backends``); None takes the
     fastest one whose converted file matches the Keras model (converted once and cached).
 
+    ``flip_average=True`` also runs each crop's mirror image and averages the two poses (the
+    mirror's yaw and roll negated, ``fsanet.core.pose.mirrored``): not the paper's, twice the network
+    time, lower error (README, "Mirror averaging"); the output is then symmetric, a mirrored crop
+    giving the mirrored pose exactly.
+
     ``predict_members`` also gives a fusion's members' outputs (their disagreement is an
     uncertainty estimate): the members then run one by one on the same backend (converted on first
     use) and are averaged, which is what the fusion's ``Average`` layer computes.
     """
 
-    def __init__(self, model, normalize=False, backend=None, value_range=None):
+    def __init__(self, model, normalize=False, backend=None, value_range=None, flip_average=False):
         if not (isinstance(model, ExportedModel) or _keras_model(model)):
             raise ArgumentTypeError(f"PosePredictor takes a model, got {type(model).__name__} {model!r:.60}; for a "
                                     "model spec use PosePredictor(fsanet.resolve_model(spec, exported=True))")
         self.model = model
-        self.normalize, self.value_range = normalize, value_range
+        self.normalize, self.value_range, self.flip_average = normalize, value_range, bool(flip_average)
         self.image_size = model.input_shape[1]
         self._member_models = []
         if _keras_model(model):
@@ -72,14 +83,15 @@ class PosePredictor:
             self.backend, self._forward = select_runner(model, backend)
 
     @classmethod
-    def from_file(cls, path, threads=None, normalize=False, value_range=None, providers=None) -> PosePredictor:
+    def from_file(cls, path, threads=None, normalize=False, value_range=None, providers=None,
+                  flip_average=False) -> PosePredictor:
         """A predictor of an exported ``.onnx`` / ``.tflite`` file under its runtime alone (no
         TensorFlow). ``threads``: how many runtime instances a large batch is spread over (each runs
         on one thread); None takes what the engine granted this process (``fsanet.deploy.runners.granted_cpus``).
         ``providers``: ONNX Runtime's execution providers, e.g. ``["CUDAExecutionProvider",
         "CPUExecutionProvider"]`` for a GPU (onnxruntime-gpu); None: the CPU."""
         return cls(ExportedModel(path, threads=threads, providers=providers), normalize=normalize,
-                   value_range=value_range)
+                   value_range=value_range, flip_average=flip_average)
 
     def __getstate__(self):
         state = dict(self.__dict__)
@@ -127,6 +139,13 @@ class PosePredictor:
         batch = np.asarray(batch, np.float32)
         if len(batch) == 0:
             return np.empty((0, 3), np.float32), None
+        if not self.flip_average:
+            return self._run(batch, members)
+        angles, outputs = self._run(np.concatenate([batch, batch[:, :, ::-1]]), members)  # one pass for both
+        return _flip_mean(angles), None if outputs is None else _flip_mean(outputs)
+
+    def _run(self, batch, members):
+        """``_predict`` of the network alone, on a non-empty batch."""
         if not (members and self._member_models):
             if self._forward is None:  # first plain call of a fusion (the lock only then)
                 with self._conversion_lock:

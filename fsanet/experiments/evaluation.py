@@ -51,11 +51,12 @@ def score(predictions, poses) -> dict:
     return dict(pose_errors(predictions, poses), yaw_bins=bins)
 
 
-def evaluate(models: dict, test_sets: dict, batch_size=256, backend=None, progress=False) -> dict:
+def evaluate(models: dict, test_sets: dict, batch_size=256, backend=None, progress=False, flip_average=False) -> dict:
     """{model label: {"size_mb", "backend", test set name: score + "predictions"}} for every pair, each Keras
     model run by ``PosePredictor`` on ``backend`` (default: the fastest that matches Keras), each
     exported file (``fsanet.deploy.backends.ExportedModel``) under its own runtime. ``progress``: a bar
-    over the batches (``fsanet.core.progress``; None: when stderr is a terminal)."""
+    over the batches (``fsanet.core.progress``; None: when stderr is a terminal). ``flip_average``:
+    ``PosePredictor``'s option (not the paper's protocol)."""
     from fsanet.deploy.predictor import PosePredictor
     from fsanet.deploy.runners import ExportedModel
     results = {}
@@ -64,7 +65,8 @@ def evaluate(models: dict, test_sets: dict, batch_size=256, backend=None, progre
         if broken:
             raise NonFiniteModelError(f"{label}: {len(broken)} weight tensors hold NaN or infinity (first "
                                  f"{broken[0]}); its weights are damaged or diverged, refusing to score it")
-        predictor = PosePredictor(model, backend=None if isinstance(model, ExportedModel) else backend)
+        predictor = PosePredictor(model, backend=None if isinstance(model, ExportedModel) else backend,
+                                  flip_average=flip_average)
         results[label] = {"size_mb": size_mb(model), "backend": predictor.backend}
         for name, (images, poses) in test_sets.items():
             batches = progress_bar(range(0, len(images), batch_size), progress, desc=f"{label} on {name}",

@@ -66,6 +66,7 @@ class ServeOptions:
     crop: str | None = None
     detection_width: int | None = None
     backend: str | None = None
+    flip_average: bool = False
     every: int = 1
     max_bytes: int = DEFAULT_MAX_BYTES
     max_pixels: int = DEFAULT_MAX_PIXELS
@@ -123,7 +124,7 @@ class PoseService:
             if self.estimator is None:
                 o = self.options
                 self.estimator = HeadPoseEstimator(o.model, o.protocol, o.detector, o.crop, o.detection_width,
-                                                   o.backend)
+                                                   o.backend, flip_average=o.flip_average)
             self.batcher = MicroBatcher(self.estimator.predictor, self.options.batch_window_s,
                                         self.options.max_batch)
             blank = np.full((240, 320, 3), 128, np.uint8)
