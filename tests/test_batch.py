@@ -102,6 +102,21 @@ def test_a_pose_failure_marks_its_own_unit_alone(tmp_path):
     assert pd.read_parquet(segment_path(tmp_path, units[1]))["yaw"].notna().all()
 
 
+def test_flip_average_reaches_the_pose_stage():
+    """``--flip-average``: the pose stage's angles are the mirror-averaged predictor's on the same crops."""
+    from fsanet.deploy.predictor import PosePredictor
+    model = model_file("fusion", "300W_LP")
+    units = [Unit(str(IMAGES / "group_1920x1080.jpg"), "image")]
+    batch = {name: np.array([value]) for name, value in unit_rows(units)[0].items()}
+    located = DetectStage({}, every=1)(batch)
+    crops = located["crops"][0].reshape(-1, 64, 64, 3).copy()
+    posed = PoseStage(model.read_bytes(), model.name, flip_average=True)(located)
+    want = PosePredictor.from_file(model, normalize=True, flip_average=True)(crops)
+    plain = PosePredictor.from_file(model, normalize=True)(crops)
+    np.testing.assert_allclose(posed["angles"][0].reshape(-1, 3), want, atol=1e-4)
+    assert np.abs(want - plain).max() > 0.1
+
+
 def test_uris_name_files_folders_globs_and_manifests(tmp_path):
     """The URI paths of ``expand`` on pyarrow's local filesystem (file://), as on any other."""
     (tmp_path / "talks" / "more").mkdir(parents=True)

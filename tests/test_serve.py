@@ -184,8 +184,9 @@ def test_flip_average_serves_the_mean_of_each_crop_and_its_mirror(shared):
     """``--flip-average`` reaches the service's model: a crop and its mirror image get mirrored poses."""
     crop = obama_frames(1)[0][100:300, 200:400]
     with TestClient(create_app(ServeOptions(model="capsule", flip_average=True))) as c:
-        rows = [ready(c).post("/v1/pose/crops", content=cv2.imencode(".png", image)[1].tobytes(),
-                              headers={"Content-Type": "image/png"}).json()["crops"][0] for image in (crop, crop[:, ::-1])]
+        ready(c)
+        rows = [c.post("/v1/pose/crops", content=cv2.imencode(".png", image)[1].tobytes(),
+                       headers={"Content-Type": "image/png"}).json()["crops"][0] for image in (crop, crop[:, ::-1])]
     assert (rows[1]["yaw"], rows[1]["pitch"], rows[1]["roll"]) == pytest.approx(
         (-rows[0]["yaw"], rows[0]["pitch"], -rows[0]["roll"]), abs=1e-3)
 

@@ -93,9 +93,10 @@ def stage_resources(cluster, workers=None, num_cpus=None, num_gpus=None) -> dict
 
 def run_batch(inputs, output, model="fusion", protocol="300W_LP", every=10, smooth=False,
               segment_frames=100, workers=None, num_cpus=None, num_gpus=None, address=None, detector=None,
-              report=print) -> dict:
+              report=print, flip_average=False) -> dict:
     """Run a job (see the module docstring); returns its summary numbers. ``output``: a folder's
-    path or URI; ``workers`` / ``num_cpus`` / ``num_gpus``: see ``stage_resources``."""
+    path or URI; ``workers`` / ``num_cpus`` / ``num_gpus``: see ``stage_resources``; ``flip_average``:
+    ``PosePredictor``'s option."""
     if segment_frames % every:
         raise UsageError(f"--segment-frames {segment_frames}: must be a multiple of --every {every} "
                          "(detections then fall on the frames one process detects on)")
@@ -143,7 +144,8 @@ def run_batch(inputs, output, model="fusion", protocol="300W_LP", every=10, smoo
         ).map_batches(
             PoseStage, batch_size=1, num_cpus=stages["pose"]["cpus"], num_gpus=stages["pose"]["gpus"] or None,
             compute=data.ActorPoolStrategy(size=min(stages["pose"]["workers"], len(todo))),
-            fn_constructor_kwargs={"model_bytes": model_bytes, "model_name": model_path.name, "providers": providers},
+            fn_constructor_kwargs={"model_bytes": model_bytes, "model_name": model_path.name, "providers": providers,
+                                   "flip_average": flip_average},
         ).map_batches(write_units, batch_size=1, num_cpus=0, compute=data.TaskPoolStrategy(size=1),
                       fn_kwargs={"output": output, "smooth": smooth})
         statuses = dataset.take_all()

@@ -118,15 +118,17 @@ class DetectStage:
 
 class PoseStage:
     """Stage 2 (see the module docstring): ``model_bytes`` of an exported ``model_name`` file,
-    written to a local file once per actor; ``providers``: ONNX Runtime's (None: the CPU's)."""
+    written to a local file once per actor; ``providers``: ONNX Runtime's (None: the CPU's);
+    ``flip_average``: ``PosePredictor``'s option."""
 
-    def __init__(self, model_bytes, model_name, providers=None):
+    def __init__(self, model_bytes, model_name, providers=None, flip_average=False):
         from fsanet.deploy.predictor import PosePredictor
         folder = tempfile.mkdtemp(prefix="fsanet-batch-")
         atexit.register(shutil.rmtree, folder, True)
         path = Path(folder) / model_name
         path.write_bytes(model_bytes)
-        self.predictor = PosePredictor.from_file(path, threads=1, normalize=True, providers=providers)
+        self.predictor = PosePredictor.from_file(path, threads=1, normalize=True, providers=providers,
+                                                 flip_average=flip_average)
 
     def __call__(self, batch):
         rows = _rows(batch)

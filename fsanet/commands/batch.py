@@ -32,6 +32,8 @@ def add_arguments(parser):
                         help="face detector (default: dlib for videos, mtcnn_cascade for photos)")
     parser.add_argument("--every", type=positive_int, default=10, help="videos: detect every N frames")
     parser.add_argument("--smooth", action="store_true", help="videos: add One-Euro-smoothed angles")
+    parser.add_argument("--flip-average", action="store_true",
+                        help="average each face with its mirror image, as the demo's --flip-average")
     parser.add_argument("--segment-frames", type=positive_int, default=500,
                         help="frames per video segment, a multiple of --every (default 500)")
     parser.add_argument("--workers", type=lambda text: per_stage(text, "--workers"),
@@ -54,5 +56,5 @@ def run(args) -> int:
         check_output(args.output, "--output", folder=True)
     result = run_batch(args.inputs, args.output, args.model, args.protocol, args.every, args.smooth,
                        args.segment_frames, args.workers, args.num_cpus, args.num_gpus, args.address,
-                       args.detector)
+                       args.detector, flip_average=args.flip_average)
     return 1 if result["errors"] else 0
