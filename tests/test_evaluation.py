@@ -12,6 +12,7 @@ import fsanet
 from fsanet.cli import run_command
 from fsanet.core.pose import pose_from_pose_para, pose_from_rotation, rotation_from_pose
 from fsanet.data.npz import load_pose_npz, write_pose_npz
+from fsanet.deploy.predictor import PosePredictor
 from fsanet.experiments.config import load_preset
 from fsanet.experiments.metrics import axis_errors, geodesic_errors, mean_absolute_error, pose_errors
 from fsanet.hub.frozen_graph import FrozenGraph
@@ -115,6 +116,20 @@ def test_float64_labels_round_trip(shared, tmp_path, capsys):
                      for n in ("AFLW2000", "before"))
     for key in ("yaw", "pitch", "roll", "mae", "geodesic", "maev"):
         assert after["AFLW2000"][key] == pytest.approx(before["before"][key], abs=1e-4)
+
+
+def test_flip_average_scores_each_image_with_its_mirror_and_says_so(tmp_path, aflw_samples, pretrained, capsys):
+    crops, poses = aflw_samples
+    write_pose_npz(tmp_path / "aflw16.npz", crops, poses)
+    args = ["--models", "capsule", "--test", str(tmp_path / "aflw16.npz"), "--json", str(tmp_path / "r.json")]
+    assert run_command("test", args + ["--flip-average"]) == 0
+    assert "scored with --flip-average" in capsys.readouterr().out
+    written = json.loads((tmp_path / "r.json").read_text())
+    predictions = written["models"]["capsule"]["aflw16"]["predictions"]
+    assert written["flip_average"] is True
+    want = PosePredictor(pretrained("capsule"), flip_average=True)(crops)
+    np.testing.assert_allclose(predictions, want, atol=1e-3)
+    assert run_command("test", args) == 0 and "--flip-average" not in capsys.readouterr().out
 
 
 def test_plots_are_written(tmp_path, aflw_samples, capsys):

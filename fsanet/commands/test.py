@@ -158,7 +158,7 @@ def run(args) -> int:
             print(f"  skipped {file}: {why}")
     if args.json:
         write_json(args.json, {
-            "protocol": protocol, "angle_filter": angle_filter,
+            "protocol": protocol, "angle_filter": angle_filter, "flip_average": args.flip_average,
             "test_sets": {name: {"samples": len(poses), "labels": poses.tolist()}
                           for name, (_, poses) in test_sets.items()},
             "raw_test_sets": {name: {"folder": str(s.folder), "samples": len(s.samples),
