@@ -4,7 +4,8 @@
 
 Every detector runs as the demo runs one on a photo (``PoseAnnotator.detect``): on a copy at most
 640 pixels wide (the group photo becomes 640x360; the AFLW2000 photos, 450x450, stay as they are;
-rows marked "width 960" use 960x540, where the full cascade finds the seventh group face),
+rows marked "width 960" use 960x540, where the full cascade finds the seventh group face;
+"pyramid 640": ``FastMTCNNCascade(pyramid_width=640)``, P-net's pyramid as at 640, R- and O-net at 960),
 then ``suppress_duplicates``; the time covers all of it, the downscaling included. The full cascade
 (the package's ``MTCNNCascadeDetector(rgb=True)`` and ``FastMTCNNCascade``) keeps faces of
 confidence >= 0.9, the photo rule. ``--only-mtcnn`` leaves dlib out. Detectors take
@@ -91,7 +92,11 @@ def candidates(with_dlib_cnn=True, only_mtcnn=False):
             "mtcnn_fast cascade (1 worker)": (lambda: FastMTCNNCascade(workers=1), 640),
             "mtcnn_fast cascade (2 workers)": (lambda: FastMTCNNCascade(workers=2), 640),
             "mtcnn_fast cascade (1 worker, width 960)": (lambda: FastMTCNNCascade(workers=1), 960),
-            "mtcnn_fast cascade (2 workers, width 960)": (lambda: FastMTCNNCascade(workers=2), 960)}
+            "mtcnn_fast cascade (2 workers, width 960)": (lambda: FastMTCNNCascade(workers=2), 960),
+            "mtcnn_fast cascade (1 worker, width 960, pyramid 640)":
+                (lambda: FastMTCNNCascade(workers=1, pyramid_width=640), 960),
+            "mtcnn_fast cascade (2 workers, width 960, pyramid 640)":
+                (lambda: FastMTCNNCascade(workers=2, pyramid_width=640), 960)}
     if not only_mtcnn:
         made["dlib HOG (upsample 0)"] = (lambda: DlibDetector(upsample=0), 640)
         made["dlib HOG (upsample 1)"] = (lambda: DlibDetector(upsample=1), 640)

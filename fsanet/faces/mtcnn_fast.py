@@ -303,13 +303,22 @@ class FastMTCNNDetector:
     thread. Two by default, one per core of the 2-core machine (``benchmarks/photo_detectors.py``: on
     the group photo 5.5x MTCNN's speed with 2 workers, 4.2x with 1, when nothing else ran; with another
     process busy on both cores 1 worker was the faster, 4.1-4.9x against 3.8-4.6x).
+
+    ``pyramid_width``: None searches the image for faces from ``MIN_FACE_SIZE`` (20) pixels, as the
+    package does. A width ``w`` searches an image wider than ``w`` for faces from 20 * width / w pixels
+    (the package's ``min_face_size``), so that P-net's pyramid levels, where most of the time goes, are
+    those of a copy ``w`` wide, while R- and O-net still cut their patches from the image itself (a
+    960-wide photo with ``pyramid_width=640``: proposals as at 640, faces judged at 960). Levels under
+    12 px are skipped: the package, given ``min_face_size=30`` on a 960x540 image, reaches a 9-px level
+    that P-net cannot take and reports no face. Images up to ``w`` wide are searched as by the package.
     """
 
     framing = "mtcnn"  # the same boxes as MTCNNDetector, so the same crop rule (fsanet.faces.framing)
 
-    def __init__(self, min_confidence=0.95, workers=2):
+    def __init__(self, min_confidence=0.95, workers=2, pyramid_width=None):
         self.min_confidence = min_confidence
         self.workers = max(1, int(workers))
+        self.pyramid_width = pyramid_width
         self._pnet = _session(pnet_onnx(), 1)
         self._rnet = _session(rnet_onnx(), 1)
         self._pool = None
@@ -355,8 +364,11 @@ class FastMTCNNDetector:
         (x1, y1, x2, y2, confidence), squared, as the package hands them to O-net."""
         image = (image_rgb.astype(np.float32) - np.float32(127.5)) / np.float32(128)
         height, width = image.shape[:2]
-        found = [b for b in self._map(lambda s: self._proposals(image, s), scale_pyramid(width, height))
-                 if b is not None]
+        min_face = MIN_FACE_SIZE
+        if self.pyramid_width and width > self.pyramid_width:
+            min_face = MIN_FACE_SIZE * width / self.pyramid_width
+        pyramid = scale_pyramid(width, height, min_face)
+        found = [b for b in self._map(lambda s: self._proposals(image, s), pyramid) if b is not None]
         if not found:
             return None, np.empty((0, 5))
         boxes = square(nms(_sort_descending(np.concatenate(found)), PNET_NMS_ALL))
@@ -397,7 +409,7 @@ class FastMTCNNCascade(FastMTCNNDetector):
     not clipped either. Faces with confidence >= ``min_confidence`` are returned: 0.9 by default, the
     photo rule (it keeps all 16 AFLW2000 faces, two of which score 0.93 and 0.95); 0 returns every face
     the cascade keeps, as ``MTCNNCascadeDetector`` does. ``rgb=False`` feeds the frame's channels as
-    given (BGR), as the authors did for BIWI; ``workers`` as in ``FastMTCNNDetector``.
+    given (BGR), as the authors did for BIWI; ``workers`` and ``pyramid_width`` as in ``FastMTCNNDetector``.
 
     The O-net stage, as the package's ``StageONet`` (``threshold_onet=0.7``): 48 x 48 patches of R-net's
     squares (``tf.image.crop_and_resize``, here ``crop_and_resize``); landmarks placed in the square
@@ -409,12 +421,15 @@ class FastMTCNNCascade(FastMTCNNDetector):
     Against ``MTCNNDetector`` through ``PoseAnnotator.detect``: 4.0-4.6x on the group photo at 640x360
     (six of its seven faces: the 22-px one gets O-net 0.60, as in the package), 2.1-2.9x at 960x540
     (all seven), 6.3-8.1x on the AFLW2000 photos (all 16); against the package's cascade 4.8-5.7x.
+    With the machine otherwise idle (one run, 2 workers, ``MTCNNDetector`` 106 ms on the group photo):
+    3.6x at 640x360 (six faces), 1.7x at 960x540, 2.8x at 960x540 with ``pyramid_width=640`` (all
+    seven, nothing else; the 22-px face gets O-net 0.97 on the 960-wide patch).
     """
 
     framing = "mtcnn_cascade"
 
-    def __init__(self, min_confidence=0.9, workers=2, rgb=True):
-        super().__init__(min_confidence=min_confidence, workers=workers)
+    def __init__(self, min_confidence=0.9, workers=2, rgb=True, pyramid_width=None):
+        super().__init__(min_confidence=min_confidence, workers=workers, pyramid_width=pyramid_width)
         self.rgb = rgb
         self._onet = _session(onet_onnx(), 1)
 
