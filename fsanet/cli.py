@@ -264,7 +264,7 @@ def _run(name, argv, prog):
     module.add_arguments(parser)
     parser.add_argument("--verbose", action="store_true",
                         help="show TensorFlow's, CUDA's and OpenCV's own log lines, and a library's whole "
-                             "message behind an error line")
+                             "message behind an error line (batch: Ray's too)")
     args = parser.parse_args(argv)
     runtime.quiet_opencv(args.verbose)
     if getattr(module, "USES_TENSORFLOW", True):

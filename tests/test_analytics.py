@@ -75,7 +75,7 @@ def test_obama_has_one_track_and_a_row_per_frame(obama_run):
 
 def test_plot_of_a_real_run(obama_run, capsys):
     assert run_command("plot", [str(obama_run / "obama.csv")]) == 0
-    assert "158 records of 1 track(s)" in capsys.readouterr().out
+    assert "158 records of 1 track plotted" in capsys.readouterr().out
     assert cv2.imread(str(obama_run / "obama.png")).shape == (650, 900, 3)
 
 

@@ -219,7 +219,7 @@ def test_rows_equal_the_single_process_command(uninterrupted, reference):
     output, out = uninterrupted
     rows, summary = tables(output)
     images, video = reference
-    assert "3 sources, 160 frames" in out and "0 errors" in out
+    assert "3 of 3 sources done: 160 frames" in out and "0 errors" in out
     ours = rows[rows["path"].str.endswith(".jpg")].sort_values(["source", "x", "y"]).reset_index(drop=True)
     theirs = images.sort_values(["source", "x", "y"]).reset_index(drop=True)
     assert list(ours["source"]) == list(theirs["source"]) and len(ours) == 8
@@ -246,11 +246,15 @@ def test_damaged_file_lands_in_errors_and_the_rest_completes(ray_address, tmp_pa
     code, out, err = batch(ray_address, tmp_path / "out", folder, tmp_path / "missing.mp4")
     assert code == 1, err[-2000:]
     errors = pd.read_parquet(tmp_path / "out" / "errors.parquet").sort_values("path")
-    assert errors["stage"].tolist() == ["detect", "input"]
+    assert errors["stage"].tolist() == ["open", "input"]
     assert errors["path"].iloc[0].endswith("damaged.jpg") and "\n" not in errors["reason"].iloc[0]
     rows, summary = tables(tmp_path / "out")
     assert set(rows["source"]) == {"good"} and len(rows) == 1
-    assert "1 sources" in out and "2 errors" in out
+    assert summary["path"].str.endswith("damaged.jpg").tolist() == [True, False]  # its row says it failed
+    assert summary["frames"].tolist() == [0, 1] and summary["errors"].tolist() == [1, 0]
+    assert "1 of 3 sources done: 1 frame, 1 face, 2 errors" in out
+    named = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(named) == 2 and "damaged.jpg: " in named[0] + named[1] and "missing.mp4: " in named[0] + named[1]
 
 
 def _wait_for_segments(output, count, process, timeout=300):
@@ -300,7 +304,7 @@ def test_interrupted_job_restarted_gives_the_same_tables(ray_address, uninterrup
     assert 2 <= done < 6 and not (output / "summary.parquet").exists()
     code, out, err = batch(ray_address, output, IMAGES, VIDEO)
     assert code == 0, err[-2000:]
-    assert f"{done} units already done" in out
+    assert f"{done} units done before" in out
     for ours, expected in zip(tables(output), tables(uninterrupted[0])):
         pd.testing.assert_frame_equal(ours, expected)
 
@@ -352,7 +356,7 @@ def test_object_store_inputs_and_output_give_the_local_rows(ray_address, uninter
     code, out, err = batch(ray_address, f"s3://fsanet/out?{s3_server}", f"s3://fsanet/in/photos?{s3_server}",
                            f"s3://fsanet/in/videos.txt?{s3_server}")
     assert code == 0, err[-2000:]
-    assert "3 sources, 160 frames" in out and "0 errors" in out
+    assert "3 of 3 sources done: 160 frames" in out and "0 errors" in out
     pyarrow.fs.copy_files("fsanet/out", str(tmp_path / "out"), source_filesystem=store)
     ours, expected = tables(tmp_path / "out"), tables(uninterrupted[0])
     assert ours[0]["path"].str.startswith("s3://fsanet/in/").all()

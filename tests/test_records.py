@@ -101,7 +101,7 @@ def test_plot_command_draws_each_track(tmp_path, capsys, smoothed):
     assert _plot(data) == 0
     image = cv2.imread(str(tmp_path / "clip.png"))
     assert image.shape == (650, 900, 3)
-    assert "60 records of 2 track(s)" in capsys.readouterr().out
+    assert "60 records of 2 tracks plotted" in capsys.readouterr().out
     # matplotlib's first two colours (C0 blue, C1 orange) are both drawn
     assert (np.abs(image.astype(int) - (180, 119, 31)).sum(axis=2) < 60).sum() > 500
     assert (np.abs(image.astype(int) - (14, 127, 255)).sum(axis=2) < 60).sum() > 500

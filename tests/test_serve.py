@@ -78,7 +78,9 @@ def test_pose_takes_multipart_png_and_webp(client):
                        headers={"Content-Type": "image/png"}).json()["faces"]
     assert len(want) == 1
     multipart = client.post("/v1/pose", files={"image": ("p.png", cv2.imencode(".png", image)[1].tobytes(), "image/png")})
-    assert multipart.json()["faces"] == want
+    # a face's source: the uploaded file's name's stem, as the command's is its input's; a plain body's "image"
+    assert [f["source"] for f in want] == ["image"] and [f["source"] for f in multipart.json()["faces"]] == ["p"]
+    assert multipart.json()["faces"] == [dict(f, source="p") for f in want]
     webp = client.post("/v1/pose", content=cv2.imencode(".webp", image, [cv2.IMWRITE_WEBP_QUALITY, 101])[1].tobytes(),
                        headers={"Content-Type": "image/webp"})
     assert webp.json()["faces"] == want  # lossless WebP: the same pixels
@@ -165,7 +167,7 @@ def test_bad_inputs_get_a_one_line_json_4xx_and_the_server_keeps_serving(client)
 def test_a_failure_inside_is_a_one_line_500_and_the_server_goes_on(client, monkeypatch):
     from fsanet.serving import app as serving
 
-    def broken(self, data):
+    def broken(self, data, name):
         raise RuntimeError("boom")
     monkeypatch.setattr(serving.PoseService, "photo", broken)
     response = client.post("/v1/pose", content=PORTRAIT.read_bytes(), headers={"Content-Type": "image/jpeg"})
@@ -202,6 +204,10 @@ def test_readyz_is_503_until_the_model_has_run_and_names_a_model_that_fails(shar
         assert "no-such-model" in one_line_error(response, 503)
         assert c.get("/healthz").status_code == 200
         assert c.post("/v1/pose", content=b"x", headers={"Content-Type": "image/jpeg"}).status_code == 503
+        text = c.get("/metrics").text  # a probe's 503 is an answer, not an error; the refused request is one
+        assert 'fsanet_requests_total{endpoint="/readyz",status="503"}' in text
+        errors = [line for line in text.splitlines() if line.startswith("fsanet_errors_total{")]
+        assert errors == ['fsanet_errors_total{endpoint="/v1/pose"} 1']
 
 
 def test_a_token_guards_every_endpoint_but_the_health_checks(estimator):

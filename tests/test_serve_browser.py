@@ -44,10 +44,12 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_server(port, *flags):
+def start_server(port, *flags, background=False):
+    """``background``: SIGINT ignored from the start, as a non-interactive shell starts a ``&`` job."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if background else None
     return subprocess.Popen([sys.executable, "-m", "fsanet", "serve", "--port", str(port), *flags], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ignore)
 
 
 def wait_ready(url, process, seconds=600):
@@ -187,6 +189,20 @@ def test_a_signal_lets_the_request_in_flight_finish_and_exits_with_its_status(sh
     assert answered == [200]
     assert process.returncode == status, err
     assert err.strip().splitlines()[-1] == ("interrupted" if status == 130 else "terminated")
+
+
+def test_sigint_stops_a_background_server_with_130_too(shared):
+    """A ``fsanet serve ... &`` of a script starts with SIGINT ignored; uvicorn still stops on it,
+    and the exit says so as in the foreground (it was 0, silent)."""
+    port = free_port()
+    process = start_server(port, background=True)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", process)
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "interrupted"
 
 
 def test_after_sigkill_under_load_a_restart_serves_again(shared):

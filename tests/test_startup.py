@@ -60,6 +60,15 @@ def test_contract_errors_come_before_tensorflow(tmp_path, argv, line):
 
 
 @pytest.mark.large
+def test_an_unreadable_photo_is_named_before_tensorflow(tmp_path):
+    (tmp_path / "broken.jpg").write_bytes(b"not an image at all")
+    status, stderr, imported, _ = run_fsanet(tmp_path / "broken.jpg", "--output", tmp_path)
+    assert status == 2 and len(stderr) == 1
+    assert stderr[0].startswith(f"error: {tmp_path / 'broken.jpg'}: not a readable image"), stderr
+    assert "tensorflow" not in imported and not list(tmp_path.glob("*_pose*"))
+
+
+@pytest.mark.large
 def test_plot_never_imports_tensorflow(tmp_path):
     data = tmp_path / "clip.csv"
     data.write_text("frame,time,source,track,x,y,w,h,detected,confidence,yaw,pitch,roll\n"
@@ -67,6 +76,8 @@ def test_plot_never_imports_tensorflow(tmp_path):
     status, stderr, imported, _ = run_fsanet("plot", data)
     assert (status, stderr) == (0, []) and (tmp_path / "clip.png").is_file()
     assert "tensorflow" not in imported and "matplotlib" in imported
+    data.rename(tmp_path / "cut.csv.partial")  # what a run cut short leaves: plotted to cut.png
+    assert run_fsanet("plot", tmp_path / "cut.csv.partial")[:2] == (0, []) and (tmp_path / "cut.png").is_file()
 
 
 @pytest.mark.large
@@ -106,6 +117,38 @@ def test_estimate_in_a_fresh_interpreter_prints_nothing_on_stderr():
     fsanet.estimate(PORTRAIT)  # the session's cache gets the backend's conversion (announced once, on stderr)
     done = fresh(f"import fsanet\nprint(len(fsanet.estimate({str(PORTRAIT)!r})))")
     assert (done.returncode, done.stdout.strip(), done.stderr) == (0, "1", "")
+
+
+@pytest.mark.large
+def test_a_resume_that_would_shorten_or_change_a_run_is_refused_before_tensorflow(tmp_path):
+    import json
+
+    from fsanet.data.npz import write_pose_npz
+    from fsanet.experiments.config import load_config
+    config_path = ROOT / "configs" / "protocol1" / "capsule.toml"
+    write_pose_npz(tmp_path / "a.npz", np.zeros((2, 64, 64, 3), np.uint8), np.zeros((2, 3)))
+    data = ["--data-dir", tmp_path, "--train", "a.npz", "--validation", "a.npz", "--output-dir", tmp_path / "runs"]
+    run = tmp_path / "runs" / "capsule"
+    run.mkdir(parents=True)
+    config = load_config(config_path, {"data.train": ["a.npz"], "data.validation": ["a.npz"]})
+    (run / "config.json").write_text(json.dumps(config.to_dict()))
+    (run / "state.json").write_text(json.dumps({"epochs_done": 2, "history": [{}, {}], "train_samples": 2}))
+    for extra, line in [(["--epochs", "1"], f"error: --epochs 1: {run} has trained 2 epochs already"),
+                        (["--seed", "7"], f"error: {run}: the config differs from the interrupted run's")]:
+        status, stderr, imported, _ = run_fsanet("train", config_path, *data, "--resume", *extra)
+        assert status == 2 and len(stderr) == 1 and stderr[0].startswith(line), stderr
+        assert "tensorflow" not in imported
+
+
+@pytest.mark.large
+def test_the_api_names_a_cut_video_without_ffmpegs_own_lines(tmp_path):
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(VIDEO.read_bytes()[:100_000])  # no moov atom: FFmpeg logs "moov atom not found"
+    import fsanet
+    fsanet.estimate(PORTRAIT)  # the backend's conversion, announced once on stderr, done beforehand
+    done = fresh(f"import fsanet\ntry:\n    fsanet.analyze({str(cut)!r})\n"
+                 f"except fsanet.FSANetError as e:\n    print(e)")
+    assert (done.returncode, done.stdout.strip(), done.stderr) == (0, f"{cut}: not a readable video or image", "")
 
 
 @pytest.mark.large

@@ -32,7 +32,7 @@ import numpy as np
 from fsanet.batch import storage
 from fsanet.batch.plan import Unit
 from fsanet.batch.tables import segment_path, unit_table, write_table
-from fsanet.errors import one_line
+from fsanet.errors import FSANetError, one_line
 from fsanet.model.variants import IMAGE_SIZE
 from fsanet.video.records import FaceRecord
 from fsanet.video.smoothing import PoseSmoother
@@ -57,6 +57,17 @@ def _unit(row) -> Unit:
 def _rows(batch) -> list:
     """A numpy batch as one dict per row."""
     return [dict(zip(batch, values)) for values in zip(*batch.values())]
+
+
+def input_error(error, *paths) -> str:
+    """An input's failure as one line for errors.parquet, whose row names the input: our own message
+    without the path it starts with (``paths``: the input's, a local copy's), others' as ``Type: message``."""
+    if not isinstance(error, FSANetError):
+        return one_line(error, ERROR_TEXT)
+    text = " ".join(str(error).split())
+    for path in paths:
+        text = text.removeprefix(f"{path}: ")
+    return text if len(text) <= ERROR_TEXT else text[:ERROR_TEXT - 3] + "..."
 
 
 def _columns(rows) -> dict:
@@ -94,9 +105,11 @@ class DetectStage:
         from fsanet.video.tracking import FaceTracker
         started = time.perf_counter()
         unit = _unit(row)
-        faces, crops, frames, name, error = [], [], 0, "", ""
+        faces, crops, frames, name, error, stage, local = [], [], 0, "", "", "open", unit.path
         try:
-            source = Source(self.local(unit.path), unit.start, unit.stop)
+            local = self.local(unit.path)
+            source = Source(local, unit.start, unit.stop)
+            stage = "detect"
             annotator = self.estimator.annotator(source.kind, self.every if source.kind == "video" else 1)
             for name, frame, time_s in timed_frames(source):
                 if time_s is None:  # a photo: tracks of its own
@@ -108,11 +121,11 @@ class DetectStage:
                 annotator.frames += 1
                 frames += 1
         except Exception as e:  # noqa: BLE001  (OpenCV, a detector: the input's problem, recorded)
-            faces, crops, error = [], [], one_line(e, ERROR_TEXT)
+            faces, crops, error = [], [], input_error(e, unit.path, local)
         columns = list(zip(*faces)) or [()] * len(FACE_COLUMNS)
         types = (np.int64, np.float64, np.int64, np.int64, np.bool_, np.float64)
         out = {column: np.asarray(values, dtype).reshape(-1) for column, values, dtype in zip(FACE_COLUMNS, columns, types)}
-        return dict(row, **out, name=name, frames=frames, error=error, stage="detect" if error else "",
+        return dict(row, **out, name=name, frames=frames, error=error, stage=stage if error else "",
                     crops=np.asarray(crops, np.uint8).reshape(-1), detect_seconds=time.perf_counter() - started)
 
 

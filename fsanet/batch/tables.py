@@ -90,7 +90,10 @@ def frames_of(table) -> int:
 
 
 def summary_row(path, source_id, tables, stitched, errors) -> dict:
-    """Per source: frames, faces, tracks, seconds of video, mean and spread of each angle, errors."""
+    """Per source: frames, faces, tracks, seconds of video, mean and spread of each angle, errors
+    (``stitched`` None: a source none of whose units was written, zeros and empty values)."""
+    if stitched is None:
+        stitched = pa.table({name: pa.array([], pa.float64()) for name in ("track", "time", *ANGLES)})
     frame = stitched.to_pandas()
     row = {"path": path, "source_id": source_id, "frames": sum(frames_of(t) for t in tables),
            "faces": len(frame), "tracks": int(frame["track"].nunique()),

@@ -13,14 +13,20 @@ Writes under --output: rows/source_id=<source>/rows.parquet (the --data columns 
 summary.parquet (per source), errors.parquet (inputs that failed: a bad file never stops the job),
 and segments/ (each finished unit of work: a job started again with the same --output skips them).
 Long videos are cut into --segment-frames segments analysed side by side; track IDs are stitched
-across the cuts, smoothing restarts at each. Exit 0: done; 1: some input failed (see errors.parquet).
+across the cuts, smoothing restarts at each. Exit 0: done; 1: some input failed, each named on
+stderr (the first ten) and in errors.parquet.
 """
 
 from __future__ import annotations
 
+import sys
+
 from fsanet.batch.plan import per_stage
 from fsanet.commands import add_protocol_argument, positive_int
 from fsanet.faces.detectors import DETECTORS
+
+SHOWN_ERRORS = 10
+"""Failed inputs named on stderr; errors.parquet holds every one."""
 
 
 def add_arguments(parser):
@@ -56,5 +62,10 @@ def run(args) -> int:
         check_output(args.output, "--output", folder=True)
     result = run_batch(args.inputs, args.output, args.model, args.protocol, args.every, args.smooth,
                        args.segment_frames, args.workers, args.num_cpus, args.num_gpus, args.address,
-                       args.detector, flip_average=args.flip_average)
+                       args.detector, flip_average=args.flip_average, verbose=args.verbose)
+    for error in result["failed"][:SHOWN_ERRORS]:  # the rest are in errors.parquet, with these
+        print(f"error: {error['path']}: {error['reason']} ({error['stage']})", file=sys.stderr)
+    if len(result["failed"]) > SHOWN_ERRORS:
+        print(f"error: {len(result['failed']) - SHOWN_ERRORS} more in "
+              f"{storage.join(args.output, 'errors.parquet')}", file=sys.stderr)
     return 1 if result["errors"] else 0

@@ -126,7 +126,8 @@ def run(args) -> int:
     import numpy as np
 
     from fsanet.core.outputs import check_output
-    from fsanet.errors import InputError
+    from fsanet.core.progress import plural
+    from fsanet.errors import ImageError, InputError
     from fsanet.faces.detectors import default_detection_width, default_detector, make_detector
     from fsanet.hub.specs import check_spec
     from fsanet.model.variants import IMAGE_SIZE
@@ -138,7 +139,7 @@ def run(args) -> int:
     for spec in specs:  # every input and output is checked before the model loads
         try:
             sources.append(Source(spec))
-        except InputError as e:
+        except (InputError, ImageError) as e:
             print(f"error: {e}", file=sys.stderr)
             status = 2
     outputs = [None if args.no_video else output_for(source, args.output, len(specs) > 1) for source in sources]
@@ -198,9 +199,9 @@ def run(args) -> int:
                 status = 2
             if source.kind in ("video", "camera") and summary["frames"]:
                 fps = summary["frames"] / summary["seconds"]
-                say(f"{source.name}: {summary['frames']} frames at {fps:.1f} FPS; faces in "
-                      f"{sum(1 for n in summary['faces'] if n)} frames, "
-                      f"{annotator.tracker.next_id} face track(s)")
+                say(f"{source.name}: {plural(summary['frames'], 'frame')} at {fps:.1f} FPS; faces in "
+                    f"{plural(sum(1 for n in summary['faces'] if n), 'frame')}, "
+                    f"{plural(annotator.tracker.next_id, 'face track')}")
             elif not all(summary["faces"]):
                 status = max(status, 1)
     except BaseException as e:
@@ -209,7 +210,7 @@ def run(args) -> int:
         partial = data.abandon()  # every finished frame stays there; an earlier complete file stays too
         if partial is None or str(partial) in str(e):
             raise
-        kept = f"{data.rows} face records of {data.frames} finished frames kept in {partial}"
+        kept = f"{plural(data.rows, 'face record')} of {plural(data.frames, 'finished frame')} kept in {partial}"
         if isinstance(e, KeyboardInterrupt):  # the interrupt line names it
             raise type(e)(kept) from None
         if isinstance(e, FSANetError):  # so does the error's one line
@@ -219,7 +220,7 @@ def run(args) -> int:
         raise
     if data is not None:
         data.close()
-        say(f"{data.rows} face records of {data.frames} frames written to "
+        say(f"{plural(data.rows, 'face record')} of {plural(data.frames, 'frame')} written to "
             f"{'stdout' if args.data == STDOUT else data.path}")
     if show:
         cv2.destroyAllWindows()

@@ -63,6 +63,8 @@ def run(args) -> int:
               f"{parity_difference(model, runner):.2g} degrees on check inputs")
         return 0
     change = np.abs(runner(crops) - np.asarray(model(crops, training=False)))
+    crops_are = ("synthetic heads (drawn, not faces: on real face crops the change is smaller; see the "
+                 "README's int8 table)") if args.int8 == "synthetic" else "crops"
     print(f"wrote {args.output} (litert, int8); change to the float model on the {len(crops)} "
-          f"calibration crops: mean {change.mean():.2f}, max {change.max():.2f} degrees")
+          f"calibration {crops_are}: mean {change.mean():.2f}, max {change.max():.2f} degrees")
     return 0

@@ -2,6 +2,7 @@
 
     fsanet demo clip.mp4 --data out/clip.csv --smooth
     fsanet plot out/clip.csv                      # writes out/clip.png
+    fsanet plot out/clip.csv.partial              # a run cut short: also out/clip.png
     fsanet plot out/clip.jsonl --output pose.png
 
 One panel per angle, one colour per track; the band around a line is the fusion members' spread
@@ -19,19 +20,21 @@ USES_TENSORFLOW = False
 def add_arguments(parser):
     parser.add_argument("data", type=Path, help="a data file written by the demo's --data")
     parser.add_argument("--output", type=Path,
-                        help="the PNG to write (default: the data file's name with .png)")
+                        help="the PNG to write (default: the data file's name with .png, .partial dropped)")
     parser.add_argument("--title", help="the figure's title (default: the data file's name)")
 
 
 def run(args) -> int:
-    from fsanet.core.outputs import check_output
+    from fsanet.core.outputs import PARTIAL_SUFFIX, check_output
+    from fsanet.core.progress import plural
     from fsanet.errors import NothingFoundError
     from fsanet.video.records import read_records
     from fsanet.video.track_plots import plot_tracks
-    output = check_output(args.output or args.data.with_suffix(".png"), "--output", suffixes={".png"})
+    data = args.data.with_name(args.data.name.removesuffix(PARTIAL_SUFFIX))  # a cut run's: clip.csv.partial
+    output = check_output(args.output or data.with_suffix(".png"), "--output", suffixes={".png"})
     rows = read_records(args.data)
     if not rows:
         raise NothingFoundError(f"{args.data}: no face in this data file, nothing to plot")
     plot_tracks(rows, output, args.title or args.data.name)
-    print(f"{len(rows)} records of {len({r['track'] for r in rows})} track(s) plotted to {output}")
+    print(f"{plural(len(rows), 'record')} of {plural(len({r['track'] for r in rows}), 'track')} plotted to {output}")
     return 0

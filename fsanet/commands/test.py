@@ -117,9 +117,23 @@ def _plan(args, preset):
     return networks, baselines, tests, raw, not_run, explicit and bool(networks)
 
 
+def heading(protocol, preset, results, networks, flip_average) -> str:
+    """The table's first line: the protocol a preset follows (else only whose checkpoints released
+    names load: a test set given by hand follows no protocol), the runtimes the networks ran on,
+    and a departure from the paper's protocol."""
+    from fsanet.core.protocols import PROTOCOLS
+    line = (f"protocol {protocol}: {PROTOCOLS[protocol].description}" if preset else
+            f"released models: protocol {PROTOCOLS[protocol].number}'s checkpoints (trained on {protocol})")
+    backends = sorted({results[m]["backend"] for m in networks})
+    if backends:
+        line += f"; run on {', '.join(backends)}"
+    if flip_average and networks:
+        line += "; networks scored with --flip-average (each image and its mirror: not the paper's protocol)"
+    return line
+
+
 def run(args) -> int:
     from fsanet.core.outputs import check_output, write_json
-    from fsanet.core.protocols import PROTOCOLS
     from fsanet.experiments.baselines import evaluate_baseline, load_raw_test_set, make_baseline, raw_crops
     from fsanet.experiments.config import NO_PRESET, load_preset
     from fsanet.experiments.evaluation import evaluate, format_table, load_test_set
@@ -145,9 +159,7 @@ def run(args) -> int:
         results[name] = {"size_mb": method.size_mb}
         for set_name, raw_set in raw_sets.items():
             results[name][set_name] = evaluate_baseline(method, raw_set)
-    print(f"protocol {protocol}: {PROTOCOLS[protocol].description}"
-          + ("; networks scored with --flip-average (each image and its mirror: not the paper's protocol)"
-             if args.flip_average and networks else ""))
+    print(heading(protocol, args.preset, results, networks, args.flip_average))
     names = list(dict.fromkeys([*test_sets, *raw_sets]))
     print(format_table(results, names, preset.published, args.metrics, not_run))
     for raw_set in raw_sets.values():

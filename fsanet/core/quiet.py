@@ -22,13 +22,17 @@ from fsanet.errors import ArgumentTypeError
 
 
 @contextlib.contextmanager
-def native_stderr_captured():
+def native_stderr_captured(python_stays=False):
     """Point file descriptor 2 at a temporary file; on an exception, replay what was captured.
-    Also for native calls whose only output on success is a notice (LiteRT's, the TFLite quantiser's)."""
+    Also for native calls whose only output on success is a notice (LiteRT's, the TFLite quantiser's).
+    ``python_stays``: Python's ``sys.stderr`` (progress bars, messages) keeps the console meanwhile;
+    only native code's writes (a C++ core's log lines) are captured."""
     sys.stderr.flush()
-    saved = os.dup(2)
+    saved, python_stderr = os.dup(2), sys.stderr
     with tempfile.TemporaryFile() as capture:
         os.dup2(capture.fileno(), 2)
+        if python_stays:
+            sys.stderr = open(os.dup(saved), "w", buffering=1, errors="backslashreplace")
         try:
             yield
         except Exception:  # a failure: show what was printed (not on Ctrl-C: one line then)
@@ -37,6 +41,9 @@ def native_stderr_captured():
             sys.stderr.write(capture.read().decode(errors="replace"))
             raise
         finally:
+            if python_stays:
+                sys.stderr.close()
+                sys.stderr = python_stderr
             os.dup2(saved, 2)
             os.close(saved)
 

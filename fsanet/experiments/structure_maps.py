@@ -56,5 +56,5 @@ def heatmap_panel(crop, maps, cell=128, title=None):
 def _label(image, text):
     """``text`` in the top-left corner of ``image`` (in place), white on a dark outline."""
     for colour, thickness in (((0, 0, 0), 3), ((255, 255, 255), 1)):
-        cv2.putText(image, text, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, colour, thickness, cv2.LINE_AA)
+        cv2.putText(image, text, (7, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.4, colour, thickness, cv2.LINE_AA)
     return image

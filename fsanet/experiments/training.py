@@ -20,9 +20,7 @@ of that epoch is saved, so ``best``, ``last`` and ``final`` only ever hold finit
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
-import json
 import math
 import sys
 from pathlib import Path
@@ -36,8 +34,8 @@ from fsanet.data.augment import steps_per_epoch, training_dataset
 from fsanet.data.npz import load_landmarks, load_pose_sets, load_sample_names
 from fsanet.data.splits import frame_split, identity_split
 from fsanet.errors import DatasetError, ModelSpecError, OutputError, TrainingError
-from fsanet.experiments.config import AugmentConfig, ExperimentConfig, HeadOptions
-from fsanet.experiments.runs import check_run
+from fsanet.experiments.config import ExperimentConfig
+from fsanet.experiments.runs import check_run, read_run_state
 from fsanet.hub.model_spec import load_keras_model, resolve_model
 from fsanet.model.health import non_finite_weights
 from fsanet.model.models import build_variant
@@ -176,17 +174,6 @@ def write_history(path, history):
         f.write(text.getvalue().encode())
 
 
-def _comparable(config_dict):
-    """A config as JSON would round-trip it, without ``training.epochs`` (a resume may extend a run)."""
-    config_dict = dict(config_dict)
-    config_dict.setdefault("head", "ssr")  # runs started before heads, rotation and masks were options
-    config_dict.setdefault("head_options", dataclasses.asdict(HeadOptions()))
-    config_dict["augment"] = {**dataclasses.asdict(AugmentConfig()), **config_dict.get("augment", {})}
-    config_dict = json.loads(json.dumps(config_dict))
-    config_dict["training"].pop("epochs")
-    return config_dict
-
-
 def train(config: ExperimentConfig, run_dir, data_dir="data", resume=False, strategy=None, verbose=1):
     """Train one variant into ``run_dir``; returns the final state dict. Everything that can be
     checked (run folder, resume files, data files, initial model) is checked before training data
@@ -235,37 +222,6 @@ def train(config: ExperimentConfig, run_dir, data_dir="data", resume=False, stra
     state["finished"] = True
     write_json(state_path, state)
     return state
-
-
-_STATE_KEYS = {"epochs_done": int, "history": list, "train_samples": int}
-
-
-def read_run_state(run_dir: Path, config: ExperimentConfig) -> dict:
-    """The interrupted run's state, after checking that its files are whole and its config is
-    this one (only ``training.epochs`` may change)."""
-    state_path, config_path = run_dir / "state.json", run_dir / "config.json"
-    state = _read_json(state_path, "the run's progress")
-    wrong = [k for k, kind in _STATE_KEYS.items() if not isinstance(state, dict) or not isinstance(state.get(k), kind)]
-    if wrong:
-        raise TrainingError(f"{state_path}: damaged (missing or wrong {wrong}); the run cannot be resumed")
-    saved = _read_json(config_path, "the run's config, needed to check it is the same")
-    try:
-        same = _comparable(saved) == _comparable(config.to_dict())
-    except (KeyError, TypeError, AttributeError):
-        raise TrainingError(f"{config_path}: damaged (not a config written by fsanet train)") from None
-    if not same:
-        raise TrainingError(f"{run_dir}: the config differs from the interrupted run's "
-                            "(only training.epochs may change on resume)")
-    return state
-
-
-def _read_json(path: Path, what: str):
-    if not path.is_file():
-        raise TrainingError(f"{path}: missing ({what}); the run cannot be resumed")
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise TrainingError(f"{path}: damaged, not valid JSON ({e}); the run cannot be resumed") from None
 
 
 def resume_checkpoint(run_dir: Path, state: dict, batch_size: int):

@@ -153,12 +153,15 @@ class PoseService:
         annotator.predictor, annotator.detector = self.batcher, self._detectors[name]
         return annotator
 
-    def _photo(self, frame):
-        return [dataclasses.replace(r, track=None) for r in self.annotator("image", False)(frame, None, "", draw=False)]
+    def _photo(self, frame, source="image"):
+        return [dataclasses.replace(r, track=None)
+                for r in self.annotator("image", False)(frame, None, source, draw=False)]
 
-    def photo(self, data):
-        frame = image_from_bytes(data)
-        return frame.shape, [r.as_dict() for r in self._photo(frame)]
+    def photo(self, data, name="image"):
+        """A photo's faces; their ``source`` is the upload's file name's stem, as the command's is the
+        input's (a plain body: ``image``)."""
+        frame = image_from_bytes(data, name)
+        return frame.shape, [r.as_dict() for r in self._photo(frame, Path(name).stem)]
 
     @staticmethod
     def decode_crops(items):
@@ -179,7 +182,7 @@ class PoseService:
 
     def frame(self, annotator, data, time_s):
         frame = image_from_bytes(data, "frame")
-        return frame.shape, [r.as_dict() for r in annotator(frame, time_s, "", draw=False)]
+        return frame.shape, [r.as_dict() for r in annotator(frame, time_s, "stream", draw=False)]
 
     # admission --------------------------------------------------------------------------------
     @contextlib.asynccontextmanager
@@ -272,8 +275,8 @@ def create_app(options: ServeOptions | None = None, estimator: HeadPoseEstimator
 
     async def pose(request):
         async def work():
-            ((_, data),) = await uploaded_images(request, service, many=False)
-            (height, width, _), faces = await service.run(service.photo, data)
+            ((name, data),) = await uploaded_images(request, service, many=False)
+            (height, width, _), faces = await service.run(service.photo, data, name)
             service.metrics.faces += len(faces)
             return JSONResponse({"width": width, "height": height, "faces": faces})
         return await answer(work)
@@ -393,4 +396,5 @@ class _Guard:
                 await error(401, "missing or wrong API token (Authorization: Bearer <token>)")(scope, receive, sending)
         finally:
             if scope["path"] != "/metrics":
-                self.service.metrics.observe(scope["path"], status[0], time.perf_counter() - begun)
+                self.service.metrics.observe(scope["path"], status[0], time.perf_counter() - begun,
+                                             probe=scope["path"] in OPEN_PATHS)

@@ -20,10 +20,11 @@ class Metrics:
         self._buckets = Counter()  # (endpoint, bound) -> count
         self._sums, self._counts = Counter(), Counter()
 
-    def observe(self, endpoint, status, seconds, faces=0):
+    def observe(self, endpoint, status, seconds, faces=0, probe=False):
+        """One answer; a ``probe``'s (a health check's) 503 says "not ready yet", not an error."""
         with self._lock:
             self.requests[(endpoint, status)] += 1
-            if status >= 400:
+            if status >= 400 and not probe:
                 self.errors[endpoint] += 1
             self.faces += faces
             self._sums[endpoint] += seconds
@@ -38,7 +39,7 @@ class Metrics:
                      "# TYPE fsanet_requests_total counter"]
             lines += [f'fsanet_requests_total{{endpoint="{e}",status="{s}"}} {n}'
                       for (e, s), n in sorted(self.requests.items())]
-            lines += ["# HELP fsanet_errors_total Requests answered with a 4xx or 5xx status.",
+            lines += ["# HELP fsanet_errors_total Requests answered with a 4xx or 5xx status (health checks not counted).",
                       "# TYPE fsanet_errors_total counter"]
             lines += [f'fsanet_errors_total{{endpoint="{e}"}} {n}' for e, n in sorted(self.errors.items())]
             lines += ["# HELP fsanet_request_seconds Request latency.", "# TYPE fsanet_request_seconds histogram"]

@@ -1,9 +1,11 @@
 """Run the app with uvicorn until Ctrl-C or SIGTERM: uvicorn stops accepting, lets the requests in
-flight finish, then raises the signal again, which the command turns into exit 130 / 143."""
+flight finish, then raises the signal again, which the command turns into exit 130 / 143 (also where
+SIGINT was ignored when the process started, as in a background job: uvicorn still stops on it)."""
 
 from __future__ import annotations
 
 import ipaddress
+import signal
 import socket
 
 from fsanet.errors import UsageError
@@ -49,3 +51,5 @@ def serve(app, host, port, announce=print):
     server = uvicorn.Server(config)
     announce(f"serving on http://{'[' + host + ']' if ':' in host else host}:{port}/ (Ctrl-C stops)")
     server.run()
+    if signal.SIGINT in getattr(server, "_captured_signals", ()):  # raised again by uvicorn, and ignored:
+        raise KeyboardInterrupt  # a background job of a non-interactive shell starts with SIGINT ignored

@@ -56,8 +56,11 @@ def write_image(path, image):
 def _video_capture(source, *api):
     """OpenCV's capture of a video file's path, or of a seekable binary stream (``CAP_FFMPEG``),
     decoding every stored frame: an MP4 edit list may hide most of them (obama.mp4 stores 158
-    frames; its edit list presents the last 55). Users' own settings win."""
+    frames; its edit list presents the last 55). FFmpeg's own log lines (``moov atom not found``) are
+    off: the failure reaches the caller as an ``InputError`` naming the file (FFmpeg reads its level
+    once, at the process's first capture). Users' own settings win."""
     os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "ignore_editlist;1")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
     return cv2.VideoCapture(source, *api)
 
 
@@ -74,10 +77,11 @@ def stream_length(stream) -> int | None:
 
 class Source:
     """Frames of one input: ``kind`` is image, folder, video or camera; iterate for (name, frame).
-    A folder's unreadable images are reported and listed in ``failed``. ``length``: how many frames
-    (a video's as its container states it), None for a camera. ``start`` / ``stop``: a video's
-    frames [start, stop) only (a segment), found by decoding and skipping the frames before
-    ``start`` (exact where a container's seek would land on a key frame; times stay the video's)."""
+    A photo is decoded here (``ImageError`` if it cannot be); a folder's unreadable images are
+    reported and listed in ``failed``. ``length``: how many frames (a video's as its container
+    states it), None for a camera. ``start`` / ``stop``: a video's frames [start, stop) only (a
+    segment), found by decoding and skipping the frames before ``start`` (exact where a container's
+    seek would land on a key frame; times stay the video's)."""
 
     def __init__(self, spec, start=0, stop=None):
         self.spec, self.fps, self._capture, self.failed, self.length = spec, None, None, [], 1
@@ -105,6 +109,7 @@ class Source:
             raise InputError(f"{spec}: file not found")
         elif Path(spec).suffix.lower() in IMAGE_SUFFIXES:
             self.kind = "image"
+            self._image = read_image(spec)  # a photo that cannot be read is named now, before any model loads
         else:
             self.kind = "video"
             self._capture = _video_capture(spec)
@@ -117,7 +122,7 @@ class Source:
         if self.spec is None:
             yield self.name, default_image()
         elif self.kind == "image":
-            yield self.name, read_image(self.spec)
+            yield self.name, self._image
         elif self.kind == "folder":
             for path in self.files:
                 try:
