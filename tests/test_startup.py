@@ -120,7 +120,7 @@ def test_estimate_in_a_fresh_interpreter_prints_nothing_on_stderr():
 
 
 @pytest.mark.large
-def test_a_resume_that_would_shorten_or_change_a_run_is_refused_before_tensorflow(tmp_path):
+def test_a_resume_that_would_shorten_or_change_a_run_is_refused_and_a_finished_one_said_before_tensorflow(tmp_path):
     import json
 
     from fsanet.data.npz import write_pose_npz
@@ -138,6 +138,15 @@ def test_a_resume_that_would_shorten_or_change_a_run_is_refused_before_tensorflo
         status, stderr, imported, _ = run_fsanet("train", config_path, *data, "--resume", *extra)
         assert status == 2 and len(stderr) == 1 and stderr[0].startswith(line), stderr
         assert "tensorflow" not in imported
+    state = {"epochs_done": 2, "history": [{}, {}], "train_samples": 2, "finished": True, "best_val_mae": 4.5,
+             "best_epoch": 1}
+    (run / "state.json").write_text(json.dumps(state))
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "fsanet", "train", str(config_path),
+                           *map(str, data), "--resume", "--epochs", "2"], cwd=ROOT, capture_output=True, text=True,
+                          env=clean_env())
+    assert (done.returncode, done.stdout) == (0, f"capsule: 2 epochs, best validation MAE 4.500 at epoch 1; "
+                                                 f"final model {run / 'final.keras'} (finished before)\n")
+    assert "tensorflow" not in done.stderr  # nothing to train: said without loading it
 
 
 @pytest.mark.large

@@ -48,7 +48,7 @@ def add_arguments(parser):
 def run(args) -> int:
     from fsanet.core.outputs import check_output
     from fsanet.experiments.config import load_config
-    from fsanet.experiments.runs import check_run
+    from fsanet.experiments.runs import check_run, read_run_state
     check_output(args.output_dir, "--output-dir", folder=True)
     overrides = {"init": args.init, "training.epochs": args.epochs, "training.batch_size": args.batch_size,
                  "training.learning_rate": args.learning_rate, "training.seed": args.seed,
@@ -57,13 +57,22 @@ def run(args) -> int:
     config = load_config(args.config, overrides)
     for member in config.members:  # every run's folder and data files, before TensorFlow loads
         check_run(config.for_member(member), args.output_dir / member, args.data_dir, args.resume)
+    if args.resume:  # a run already finished at these epochs: said without loading TensorFlow
+        states = {m: read_run_state(args.output_dir / m, config.for_member(m)) for m in config.members}
+        if all(s.get("finished") and s["epochs_done"] == config.training.epochs for s in states.values()):
+            for member, state in states.items():
+                print(f"{_outcome(member, state, args.output_dir / member)} (finished before)")
+            return 0
     from fsanet.experiments.training import train
     for member in config.members:
         run_dir = args.output_dir / member
         print(f"training {member} into {run_dir}")
         state = train(config.for_member(member), run_dir, args.data_dir, args.resume,
                       _strategy(args.strategy), verbose=0 if args.quiet else (1 if sys.stdout.isatty() else 2))
-        print(f"{member}: {state['epochs_done']} epochs, best validation MAE "
-              f"{state['best_val_mae']:.3f} at epoch {state['best_epoch']}; "
-              f"final model {run_dir / 'final.keras'}")
+        print(_outcome(member, state, run_dir))
     return 0
+
+
+def _outcome(member, state, run_dir) -> str:
+    return (f"{member}: {state['epochs_done']} epochs, best validation MAE {state['best_val_mae']:.3f} at epoch "
+            f"{state['best_epoch']}; final model {run_dir / 'final.keras'}")
