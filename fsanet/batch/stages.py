@@ -109,9 +109,9 @@ class DetectStage:
         try:
             local = self.local(unit.path)
             source = Source(local, unit.start, unit.stop)
-            stage = "detect"
             annotator = self.estimator.annotator(source.kind, self.every if source.kind == "video" else 1)
             for name, frame, time_s in timed_frames(source):
+                stage = "detect"  # a frame decoded: the input opened
                 if time_s is None:  # a photo: tracks of its own
                     annotator.tracker = FaceTracker()
                 found = annotator.locate(frame)

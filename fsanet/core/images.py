@@ -41,6 +41,23 @@ def decode_image(path, flags=cv2.IMREAD_UNCHANGED) -> np.ndarray:
     return decode_bytes(data, path, flags)
 
 
+def check_image_file(path) -> None:
+    """``ImageError`` now for a file no decoder claims (its signature bytes only: nothing is decoded),
+    with ``decode_image``'s message; a file cut short past its header is found when it is decoded."""
+    path = os.fspath(path)
+    try:
+        empty = os.path.getsize(path) == 0
+    except OSError as e:
+        raise ImageError(f"{path}: {'file not found' if isinstance(e, FileNotFoundError) else e.strerror}") from None
+    if empty:
+        raise ImageError(f"{path}: empty file (0 bytes)")
+    if not cv2.haveImageReader(path):
+        raise ImageError(f"{path}: {UNREADABLE}")
+
+
+UNREADABLE = "not a readable image (corrupt, cut short, or not an image format)"
+
+
 def decode_bytes(data, name="image", flags=cv2.IMREAD_UNCHANGED) -> np.ndarray:
     """The pixels of an image file's bytes (``bytes`` or a uint8 array), as ``decode_image``;
     ``name`` starts each error message."""
@@ -55,7 +72,7 @@ def decode_bytes(data, name="image", flags=cv2.IMREAD_UNCHANGED) -> np.ndarray:
     except cv2.error:  # e.g. a header announcing more pixels than OpenCV accepts
         image = None
     if image is None or image.size == 0:
-        raise ImageError(f"{name}: not a readable image (corrupt, cut short, or not an image format)")
+        raise ImageError(f"{name}: {UNREADABLE}")
     return image
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import cv2
 
-from fsanet.core.images import IMAGE_SUFFIXES, read_image
+from fsanet.core.images import IMAGE_SUFFIXES, check_image_file, read_image
 from fsanet.core.outputs import PendingOutput, atomic_write
 from fsanet.errors import ImageError, InputError, OutputError
 
@@ -77,7 +77,7 @@ def stream_length(stream) -> int | None:
 
 class Source:
     """Frames of one input: ``kind`` is image, folder, video or camera; iterate for (name, frame).
-    A photo is decoded here (``ImageError`` if it cannot be); a folder's unreadable images are
+    A photo that no decoder claims raises ``ImageError`` here; a folder's unreadable images are
     reported and listed in ``failed``. ``length``: how many frames (a video's as its container
     states it), None for a camera. ``start`` / ``stop``: a video's frames [start, stop) only (a
     segment), found by decoding and skipping the frames before ``start`` (exact where a container's
@@ -109,7 +109,7 @@ class Source:
             raise InputError(f"{spec}: file not found")
         elif Path(spec).suffix.lower() in IMAGE_SUFFIXES:
             self.kind = "image"
-            self._image = read_image(spec)  # a photo that cannot be read is named now, before any model loads
+            check_image_file(spec)  # a file that is no image is named now, before any model loads
         else:
             self.kind = "video"
             self._capture = _video_capture(spec)
@@ -122,7 +122,7 @@ class Source:
         if self.spec is None:
             yield self.name, default_image()
         elif self.kind == "image":
-            yield self.name, self._image
+            yield self.name, read_image(self.spec)
         elif self.kind == "folder":
             for path in self.files:
                 try:
